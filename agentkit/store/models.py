@@ -1,0 +1,155 @@
+"""SQLAlchemy 2.0 models: agents, sources, documents, chunks, conversations, messages.
+
+These are plain typed tables, no business logic. The schema is owned by the Alembic
+revisions in `agentkit/migrations/versions`; a test checks that they agree.
+
+Chunk vectors are stored here too (`Chunk.embedding`, float32 bytes). That makes the FAISS
+file a cache that can be rebuilt from SQL alone, without re-embedding, which is how a crash
+between the SQL commit and the index write is repaired exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class AgentRow(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    embedder_id: Mapped[str] = mapped_column(String(500))
+    model: Mapped[str] = mapped_column(String(1000))
+    generation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    chunking: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    top_k: Mapped[int] = mapped_column(Integer, default=5)
+    grounding: Mapped[str] = mapped_column(String(20), default="balanced")
+    abstention_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Names the agent's index folder; unique across databases that share one home.
+    index_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # Bumped in the same transaction as every change to the agent's chunks.
+    index_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utc_now, onupdate=utc_now
+    )
+
+    sources: Mapped[list[SourceRow]] = relationship(
+        back_populates="agent", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class SourceRow(Base):
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("agent_id", "kind", "uri", name="uq_sources_agent_uri"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    uri: Mapped[str] = mapped_column(String(2000))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    refresh_interval_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    agent: Mapped[AgentRow] = relationship(back_populates="sources")
+    documents: Mapped[list[DocumentRow]] = relationship(
+        back_populates="source", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("source_id", "uri", name="uq_documents_source_uri"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), index=True
+    )
+    uri: Mapped[str] = mapped_column(String(2000))
+    title: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+    source: Mapped[SourceRow] = relationship(back_populates="documents")
+    chunks: Mapped[list[ChunkRow]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ChunkRow(Base):
+    __tablename__ = "chunks"
+    # AUTOINCREMENT on SQLite: a chunk id (also its FAISS id) is never reused.
+    __table_args__ = (Index("ix_chunks_document_id", "document_id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    heading_path: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    page: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    anchor: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    char_start: Mapped[int] = mapped_column(Integer)
+    char_end: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+    document: Mapped[DocumentRow] = relationship(back_populates="chunks")
+
+
+class ConversationRow(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    messages: Mapped[list[MessageRow]] = relationship(
+        back_populates="conversation",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="MessageRow.id",
+    )
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(20))
+    content: Mapped[str] = mapped_column(Text)
+    citations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    abstained: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    conversation: Mapped[ConversationRow] = relationship(back_populates="messages")
