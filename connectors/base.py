@@ -68,15 +68,17 @@ class Document:
 
     @property
     def content_hash(self) -> str:
-        """A digest of everything that changes what gets chunked and cited."""
+        """A digest of everything that changes what gets chunked and cited.
+
+        Metadata (file times, ETags) is left out on purpose: touching a file or a new ETag
+        for the same page must not re-embed anything.
+        """
         digest = hashlib.sha256()
         digest.update(self.title.encode("utf-8"))
         for block in self.blocks:
             record = [block.text, list(block.heading_path), block.page, block.anchor]
             digest.update(b"\x00")
             digest.update(json.dumps(record, ensure_ascii=False).encode("utf-8"))
-        digest.update(b"\x01")
-        digest.update(json.dumps(self.metadata, sort_keys=True, default=str).encode("utf-8"))
         return digest.hexdigest()
 
 
