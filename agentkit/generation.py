@@ -97,6 +97,9 @@ class LlamaCppGenerator(Generator):
     """A GGUF model run by llama-cpp-python on the CPU."""
 
     def __init__(self, model_path: str, *, context_window: int, seed: int = 7) -> None:
+        # Without this, OpenMP threads spin while they wait, and a busy machine slows to a crawl
+        # (measured: 20 s instead of 1.3 s for 32 tokens with 2 threads on 2 loaded cores).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from llama_cpp import Llama
         except ImportError as error:
@@ -106,12 +109,15 @@ class LlamaCppGenerator(Generator):
             ) from error
         self.model_path = model_path
         self.context_window = context_window
-        threads = max(1, min(os.cpu_count() or 1, 8))
+        cores = os.cpu_count() or 1
         try:
             self._llm = Llama(
                 model_path=model_path,
                 n_ctx=context_window,
-                n_threads=threads,
+                # Token-by-token decoding of a small model is memory-bound: half the cores do;
+                # the prompt is processed in batches that use them all.
+                n_threads=max(1, min(4, cores // 2)),
+                n_threads_batch=max(1, min(8, cores)),
                 seed=seed,
                 verbose=False,
             )
