@@ -81,6 +81,8 @@ class SentenceTransformerEmbedder(Embedder):
         self.batch_size = batch_size
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as error:
@@ -93,7 +95,11 @@ class SentenceTransformerEmbedder(Embedder):
             raise EmbedderError(
                 f"cannot load the sentence-transformers model at {model_path}: {error}"
             ) from error
-        dimension = self._model.get_sentence_embedding_dimension()
+        # Newer sentence-transformers renamed the method; use whichever the installed one has.
+        get_dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension"
+        )
+        dimension = get_dimension()
         if dimension is None:
             raise EmbedderError(f"{model_path}: the model does not report its dimension")
         self.dimension = int(dimension)

@@ -48,7 +48,11 @@ KINDS: dict[str, str] = {
 
 
 def detect_kind(location: str, options: Mapping[str, object]) -> str:
-    """The connector kind for a location: a URL, a Notion export, a records file, or files."""
+    """The connector kind for a location: a URL, a Notion export, a records file, or files.
+
+    A .zip must look like a Notion export (see `connectors.notion_export`); any other zip is
+    refused with a message saying to unpack it, since the files connector reads folders.
+    """
     lowered = location.lower()
     if lowered.startswith(("http://", "https://")):
         return "web"
@@ -61,18 +65,19 @@ def detect_kind(location: str, options: Mapping[str, object]) -> str:
     if "text_field" in options:
         return "records"
     path = Path(location)
-    if _looks_like_notion_export(path):
-        return "notion"
-    return "files"
-
-
-def _looks_like_notion_export(path: Path) -> bool:
     if path.is_file() and path.suffix.lower() == ".zip":
-        return True
+        notion_export = importlib.import_module("connectors.notion_export")
+        if notion_export.is_notion_export_archive(path):
+            return "notion"
+        raise ConnectorError(
+            f"{location} is a zip archive but not a Notion export (no Notion page ids, export "
+            "parts or .md/.html/.csv pages inside); unpack it and add the folder"
+        )
     if path.is_dir():
-        notion = importlib.import_module("connectors.notion")
-        return bool(notion.is_notion_export_folder(path))
-    return False
+        notion_export = importlib.import_module("connectors.notion_export")
+        if notion_export.is_notion_export_folder(path):
+            return "notion"
+    return "files"
 
 
 def open_connector(kind: str, location: str, options: Mapping[str, object]) -> Connector:

@@ -29,12 +29,13 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from connectors.base import ConnectorError
-from connectors.safe_zip import ArchiveLimits, SafeZip, open_zip_file
+from connectors.safe_zip import ArchiveError, ArchiveLimits, SafeZip, open_zip_file
 
 PAGE_FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 _ID_PATTERN = r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _NAME_WITH_ID = re.compile(rf"^(?:(.*?)\s+)?({_ID_PATTERN})$")
 _EXPORT_WRAPPER = re.compile(r"^Export-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+_EXPORT_PART = re.compile(r"^Export-[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}-Part-[0-9]+\.zip$", re.I)
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _SUFFIX = re.compile(r"[A-Za-z0-9]{1,8}")
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -92,6 +93,36 @@ def is_notion_export_folder(path: Path) -> bool:
             return True
         if depth >= 2:
             subfolders.clear()
+    return False
+
+
+def is_notion_export_archive(path: Path) -> bool:
+    """Whether a .zip file looks like a Notion export (used by `detect_kind`).
+
+    True when a name inside has a Notion id (``Page <32 hex>.md``, ``Folder <id>/``), the
+    archive holds export parts (``Export-<uuid>-Part-N.zip``) or pages (.md, .html, .csv), or
+    it holds no files at all (the Notion connector then says there is nothing to ingest).
+    Also True for an archive that is hostile or cannot be read, so that the Notion connector
+    refuses it with a message naming the archive and the entry. Only the zip's directory is
+    read, never its data.
+    """
+    try:
+        with open_zip_file(path) as archive:
+            names = [member.path for member in archive.members]
+    except ArchiveError:
+        return True
+    files = [name for name in names if not any(_is_junk(part) for part in name.split("/"))]
+    if not files:
+        return True
+    for name in files:
+        parts = name.split("/")
+        if any(_EXPORT_WRAPPER.match(part) or _NAME_WITH_ID.match(part) for part in parts[:-1]):
+            return True
+        stem, suffix = split_suffix(parts[-1])
+        if suffix in (*PAGE_FORMATS, ".csv") or _NAME_WITH_ID.match(strip_all(stem)):
+            return True
+        if len(parts) == 1 and _EXPORT_PART.match(parts[0]):
+            return True
     return False
 
 

@@ -8,7 +8,10 @@ and every address a host name resolves to is checked before any connection is ma
 fetcher then connects to exactly the checked address (see `connectors.web_fetch`).
 
 `allow_private_network=True` lifts the address rules (for intranet sites and tests); the
-scheme must still be http or https and URLs may still not carry credentials.
+scheme must still be http or https, URLs may still not carry credentials, and cloud metadata
+services (169.254.169.254, fd00:ec2::254, 100.100.100.200, metadata.google.internal, ... in
+every form, and names that resolve to them) stay refused: no intranet site lives there, and
+a page that redirects to one is the classic SSRF attack on a cloud machine.
 """
 
 from __future__ import annotations
@@ -30,9 +33,20 @@ class UnsafeUrlError(ConnectorError):
 
 ALLOWED_SCHEMES = ("http", "https")
 
+# Instance metadata and host-agent endpoints of cloud providers: refused always.
 _METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(text)
-    for text in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
+    for text in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle, Hetzner, ...
+        "169.254.170.2",  # AWS ECS task metadata and credentials
+        "169.254.170.23",  # AWS EKS pod identity
+        "169.254.0.23",  # Tencent Cloud
+        "100.100.100.200",  # Alibaba Cloud
+        "168.63.129.16",  # Azure WireServer (host agent)
+        "192.0.0.192",  # Oracle Cloud (classic)
+        "fd00:ec2::254",  # AWS over IPv6
+        "fd00:ec2::23",  # AWS EKS pod identity over IPv6
+    )
 )
 _METADATA_HOSTNAMES = frozenset(
     {
@@ -42,8 +56,11 @@ _METADATA_HOSTNAMES = frozenset(
         "instance-data",
         "instance-data.ec2.internal",
         "metadata.azure.internal",
+        "metadata.tencentyun.com",
     }
 )
+_ALLOW_FLAG = "--allow-private-network (option allow_private_network=true)"
+_NEVER_FETCHED = "agentkit never fetches from it, even with allow_private_network=true"
 _LOOPBACK_HOSTNAMES = frozenset(
     {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "localhost6"}
 )
@@ -154,21 +171,52 @@ def refusal_reason(address: IPAddress) -> str | None:
     return None
 
 
+def metadata_service_address(address: IPAddress) -> IPAddress | None:
+    """The cloud metadata address `address` is, directly or embedded in an IPv6 form."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id:
+            address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
+        if address in _METADATA_ADDRESSES:
+            return address
+        embedded = _embedded_ipv4(address)
+        return embedded if embedded is not None and embedded in _METADATA_ADDRESSES else None
+    return address if address in _METADATA_ADDRESSES else None
+
+
+def is_metadata_host_name(host: str) -> bool:
+    """Whether a host name (not an IP literal) names a cloud metadata service."""
+    name = unicodedata.normalize("NFKC", unquote(host)).translate(_DOT_VARIANTS).lower()
+    return name.rstrip(".") in _METADATA_HOSTNAMES
+
+
+def _check_not_metadata(address: IPAddress, *, shown_as: str) -> None:
+    metadata = metadata_service_address(address)
+    if metadata is not None:
+        written = "" if str(metadata) == shown_as else f" ({metadata})"
+        raise UnsafeUrlError(
+            f"{shown_as}{written} is a cloud metadata service address; {_NEVER_FETCHED}"
+        )
+
+
 def check_address_allowed(ip: str, *, allow_private_network: bool) -> None:
-    """Refuse a connection to `ip` unless it is public (or private networks are allowed)."""
+    """Refuse a connection to `ip` unless it is public (or private networks are allowed).
+
+    Cloud metadata addresses are refused whatever `allow_private_network` says.
+    """
     try:
         address = parse_host_address(ip)
     except UnsafeUrlError:
         address = None
     if address is None:
         raise UnsafeUrlError(f"{ip!r} is not an IP address")
+    _check_not_metadata(address, shown_as=ip)
     if allow_private_network:
         return
     reason = refusal_reason(address)
     if reason is not None:
         raise UnsafeUrlError(
             f"{ip} is {reason}; agentkit does not fetch from it unless the source is added "
-            "with allow_private_network=true"
+            f"with {_ALLOW_FLAG}"
         )
 
 
@@ -178,7 +226,8 @@ def check_url_allowed(url: str, *, allow_private_network: bool) -> None:
     Checks the scheme (http/https), credentials, the port, IP-literal hosts in every form,
     and names that always mean this machine or a metadata service (`localhost`,
     `metadata.google.internal`). Host names are checked again after DNS resolution by
-    `resolve_checked_addresses`.
+    `resolve_checked_addresses`. Metadata services are refused even with
+    `allow_private_network`.
     """
     if _UNSAFE_URL_CHARACTERS.search(url):
         raise UnsafeUrlError(f"{url!r}: URLs with spaces, control characters or backslashes are refused")
@@ -200,30 +249,33 @@ def check_url_allowed(url: str, *, allow_private_network: bool) -> None:
         address = parse_host_address(host)
     except UnsafeUrlError as error:
         raise UnsafeUrlError(f"{url}: {error}") from None
-    if allow_private_network:
-        return
     if address is not None:
         try:
-            check_address_allowed(str(address), allow_private_network=False)
+            _check_not_metadata(address, shown_as=host)
+            if not allow_private_network:
+                check_address_allowed(str(address), allow_private_network=False)
         except UnsafeUrlError as error:
             raise UnsafeUrlError(f"{url}: {error}") from None
+        return
+    if is_metadata_host_name(host):
+        raise UnsafeUrlError(f"{url}: {host} is a cloud metadata service; {_NEVER_FETCHED}")
+    if allow_private_network:
         return
     name = unicodedata.normalize("NFKC", unquote(host)).translate(_DOT_VARIANTS).lower()
     name = name.rstrip(".")
     if name in _LOOPBACK_HOSTNAMES or name.endswith(".localhost"):
         raise UnsafeUrlError(
             f"{url}: {host} is this machine; agentkit does not fetch from it unless the "
-            "source is added with allow_private_network=true"
+            f"source is added with {_ALLOW_FLAG}"
         )
-    if name in _METADATA_HOSTNAMES:
-        raise UnsafeUrlError(f"{url}: {host} is a cloud metadata service; it is never fetched")
 
 
 def resolve_checked_addresses(host: str, port: int, *, allow_private_network: bool) -> list[str]:
     """Every address `host` resolves to, after checking each; the fetcher connects to these.
 
     Raises `UnsafeUrlError` when any address is refused (a name that resolves to both a
-    public and a private address is refused), and `socket.gaierror` when resolution fails.
+    public and a private address is refused; one resolving to a cloud metadata address is
+    refused even with `allow_private_network`), and `socket.gaierror` when resolution fails.
     """
     literal = parse_host_address(host)
     if literal is not None:
@@ -237,12 +289,18 @@ def resolve_checked_addresses(host: str, port: int, *, allow_private_network: bo
             addresses.append(address)
     if not addresses:
         raise socket.gaierror(f"{host} resolved to no address")
+    for address in addresses:
+        metadata = metadata_service_address(ipaddress.ip_address(address))
+        if metadata is not None:
+            raise UnsafeUrlError(
+                f"{host} resolves to {address}, a cloud metadata service address; {_NEVER_FETCHED}"
+            )
     if not allow_private_network:
         for address in addresses:
             reason = refusal_reason(ipaddress.ip_address(address))
             if reason is not None:
                 raise UnsafeUrlError(
                     f"{host} resolves to {address}, {reason}; agentkit does not fetch from it "
-                    "unless the source is added with allow_private_network=true"
+                    f"unless the source is added with {_ALLOW_FLAG}"
                 )
     return addresses

@@ -1,4 +1,8 @@
-"""Tests for the SSRF guard: hostile URLs and addresses are refused, public ones pass."""
+"""Tests for the SSRF guard: hostile URLs and addresses are refused, public ones pass.
+
+`allow_private_network` lifts the private-address rules, but never the refusal of cloud
+metadata services (in any form, or behind a DNS name).
+"""
 
 from __future__ import annotations
 
@@ -37,7 +41,6 @@ HOSTILE_URLS = [
     "http://[::127.0.0.1]/",  # IPv4-compatible
     "http://[2002:7f00:1::]/",  # 6to4 around 127.0.0.1
     "http://[64:ff9b::a00:1]/",  # NAT64 around 10.0.0.1
-    "http://[::ffff:169.254.169.254]/",
     "http://0.0.0.0/",
     "http://0/",
     "http://[::]/",
@@ -45,17 +48,37 @@ HOSTILE_URLS = [
     "http://172.16.5.4/",
     "http://192.168.1.1/",
     "http://100.64.0.1/",  # carrier-grade NAT
-    "http://169.254.169.254/latest/meta-data/",  # cloud metadata
     "http://169.254.1.1/",  # link-local
     "http://[fe80::1]/",
     "http://[fc00::1]/",
-    "http://[fd00:ec2::254]/",  # AWS metadata over IPv6
     "http://224.0.0.1/",  # multicast
     "http://[ff02::1]/",
     "http://255.255.255.255/",  # broadcast
     "http://240.0.0.1/",  # reserved
+]
+
+# Cloud metadata services: refused even with allow_private_network.
+METADATA_URLS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://169.254.169.254./latest/meta-data/",
+    "http://2852039166/latest/meta-data/",  # decimal 169.254.169.254
+    "http://0251.0376.0251.0376/",  # octal
+    "http://0xa9fea9fe/",  # hex
+    "http://169.254.43518/",  # short form
+    "http://[::ffff:169.254.169.254]/",  # IPv4-mapped
+    "http://[::ffff:a9fe:a9fe]/",
+    "http://[64:ff9b::a9fe:a9fe]/",  # NAT64
+    "http://[2002:a9fe:a9fe::]/",  # 6to4
+    "http://[fd00:ec2::254]/latest/meta-data/",  # AWS over IPv6
+    "http://[FD00:EC2:0:0:0:0:0:254]/",
+    "http://169.254.170.2/v2/credentials/",  # AWS ECS
+    "http://100.100.100.200/latest/meta-data/",  # Alibaba Cloud
+    "http://168.63.129.16/machine/",  # Azure WireServer
     "http://metadata.google.internal/computeMetadata/v1/",
+    "http://METADATA.GOOGLE.INTERNAL./computeMetadata/v1/",
     "http://metadata/",
+    "http://metadata.goog/",
+    "http://instance-data/latest/",
 ]
 
 MALFORMED_OR_FORBIDDEN_URLS = [
@@ -84,10 +107,18 @@ PUBLIC_URLS = [
 ]
 
 
-@pytest.mark.parametrize("url", HOSTILE_URLS)
+@pytest.mark.parametrize("url", HOSTILE_URLS + METADATA_URLS)
 def test_hostile_urls_are_refused(url: str) -> None:
     with pytest.raises(UnsafeUrlError):
         check_url_allowed(url, allow_private_network=False)
+
+
+@pytest.mark.parametrize("url", METADATA_URLS)
+def test_metadata_services_are_refused_even_on_private_networks(url: str) -> None:
+    with pytest.raises(UnsafeUrlError, match="cloud metadata service") as caught:
+        check_url_allowed(url, allow_private_network=True)
+    assert str(caught.value).startswith(url)
+    assert "even with allow_private_network" in str(caught.value)
 
 
 @pytest.mark.parametrize("url", MALFORMED_OR_FORBIDDEN_URLS)
@@ -136,13 +167,13 @@ HOSTILE_ADDRESSES = [
     "10.0.0.1",
     "172.31.255.255",
     "192.168.0.10",
-    "169.254.169.254",
-    "100.100.100.200",
     "100.64.1.1",
     "0.0.0.0",
     "224.1.1.1",
     "255.255.255.255",
     "198.18.0.1",
+    "100.100.100.201",  # next to Alibaba's metadata address: plain carrier-grade NAT
+    "169.254.169.253",  # link-local, but not a metadata service
     "::1",
     "::",
     "fe80::abcd",
@@ -162,6 +193,24 @@ def test_hostile_addresses_are_refused(address: str) -> None:
     with pytest.raises(UnsafeUrlError):
         check_address_allowed(address, allow_private_network=False)
     check_address_allowed(address, allow_private_network=True)
+
+
+METADATA_ADDRESSES = [
+    "169.254.169.254",
+    "169.254.170.2",
+    "100.100.100.200",
+    "168.63.129.16",
+    "fd00:ec2::254",
+    "::ffff:169.254.169.254",
+    "64:ff9b::a9fe:a9fe",
+]
+
+
+@pytest.mark.parametrize("address", METADATA_ADDRESSES)
+def test_metadata_addresses_are_refused_even_on_private_networks(address: str) -> None:
+    for allow_private_network in (False, True):
+        with pytest.raises(UnsafeUrlError, match="cloud metadata service"):
+            check_address_allowed(address, allow_private_network=allow_private_network)
 
 
 @pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"])
@@ -199,3 +248,17 @@ def test_ip_literal_hosts_are_not_resolved(monkeypatch: pytest.MonkeyPatch) -> N
     assert resolve_checked_addresses("0x5d.184.216.34", 80, allow_private_network=False) == ["93.184.216.34"]
     with pytest.raises(UnsafeUrlError):
         resolve_checked_addresses("0177.1", 80, allow_private_network=False)
+
+
+def test_a_name_resolving_to_a_metadata_address_is_refused_even_on_private_networks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fake_getaddrinfo(host: str, port: int, **_: object) -> list[tuple]:
+        address = "169.254.169.254" if host == "sneaky.example" else "fd00:ec2::254"
+        family = socket.AF_INET if "." in address else socket.AF_INET6
+        return [(family, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    for host in ("sneaky.example", "sneaky6.example"):
+        with pytest.raises(UnsafeUrlError, match=f"{host} resolves to .*cloud metadata service"):
+            resolve_checked_addresses(host, 80, allow_private_network=True)
