@@ -3,6 +3,9 @@
 The lock is an `flock` on a file in the home's `locks/` folder, so it is released by the
 operating system when the process dies, even by SIGKILL. A second writer waits up to
 `timeout_s` and then fails with a message naming the agent and the holder's pid.
+
+How long a writer waits is `write_lock_timeout_s()`: 10 seconds, or the number of seconds
+in the environment variable `AGENTKIT_LOCK_TIMEOUT_S`.
 """
 
 from __future__ import annotations
@@ -14,9 +17,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from agentkit.kit import InvalidSettingError
+
+DEFAULT_WRITE_LOCK_TIMEOUT_S = 10.0
+LOCK_TIMEOUT_VARIABLE = "AGENTKIT_LOCK_TIMEOUT_S"
+
 
 class AgentBusyError(Exception):
     """Another process is writing to the same agent."""
+
+
+def write_lock_timeout_s() -> float:
+    """Seconds a writer waits for another writer of the same agent to finish."""
+    text = os.environ.get(LOCK_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_WRITE_LOCK_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise InvalidSettingError(
+            f"{LOCK_TIMEOUT_VARIABLE}={text!r} is not a number of seconds; set it to a value "
+            f"such as 30, or unset it for the default of {DEFAULT_WRITE_LOCK_TIMEOUT_S:g}"
+        )
+    return value
 
 
 @contextmanager
@@ -37,7 +62,7 @@ def agent_write_lock(lock_path: Path, *, agent_name: str, timeout_s: float) -> I
                         f"agent {agent_name!r} is being changed by another process (pid "
                         f"{holder}); wait for it to finish and try again"
                     ) from None
-                time.sleep(0.1)
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())) or 0.01)
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
