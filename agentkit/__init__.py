@@ -21,6 +21,7 @@ from agentkit.index_store import IndexNeedsRepairError
 from agentkit.ingest import FailedItem, SourceSyncReport, SyncReport
 from agentkit.kit import AgentExistsError, AgentKit, AgentNotFoundError, InvalidSettingError
 from agentkit.locking import AgentBusyError
+from agentkit.maintenance import DoctorReport, ReindexReport
 from agentkit.results import Answer, Citation, SearchHit
 from agentkit.retrieval import SearchError
 from connectors import ConnectorError
@@ -40,6 +41,7 @@ __all__ = [
     "Citation",
     "ConnectorError",
     "Conversation",
+    "DoctorReport",
     "ConversationNotFoundError",
     "Embedder",
     "EmbedderError",
@@ -50,6 +52,7 @@ __all__ = [
     "HashingEmbedder",
     "IndexNeedsRepairError",
     "InvalidSettingError",
+    "ReindexReport",
     "SearchError",
     "SearchHit",
     "SourceInfo",

@@ -6,7 +6,8 @@ caches (the loaded index, the models), so several handles and processes can shar
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from agentkit.answering import AnsweringSettings, AnswerStream, answer_stream
 from agentkit.generation import ChatMessage, GenerationSettings
 from agentkit.ingest import SourceSpec, SourceSyncReport, SyncReport, sync_source
-from agentkit.locking import agent_write_lock
+from agentkit.locking import agent_write_lock, write_lock_timeout_s
 from agentkit.prompting import DEFAULT_SYSTEM_PROMPT
 from agentkit.results import Answer, SearchHit
 from agentkit.retrieval import Retriever
@@ -26,10 +27,10 @@ from connectors import ConnectorError, detect_kind
 
 if TYPE_CHECKING:
     from agentkit.conversation import Conversation
+    from agentkit.evaluation import EvaluationItem, EvaluationReport, QuestionResult
     from agentkit.index_store import AgentIndexFiles
     from agentkit.kit import AgentKit
-
-WRITE_LOCK_TIMEOUT_S = 10.0
+    from agentkit.maintenance import DoctorReport, ReindexReport
 
 
 class SourceNotFoundError(Exception):
@@ -51,7 +52,22 @@ class SourceInfo:
     options: dict[str, Any]
     refresh_interval_s: int | None
 
+    @property
+    def age_s(self) -> float | None:
+        """Seconds since the last successful sync (None: never synced)."""
+        from agentkit.refresh import age_seconds
+
+        return age_seconds(self.last_synced_at)
+
+    @property
+    def due(self) -> bool:
+        """Past its refresh interval (never when it has none); `agentkit sync --due` syncs it."""
+        from agentkit.refresh import is_due
+
+        return is_due(self.last_synced_at, self.refresh_interval_s)
+
     def to_dict(self) -> dict[str, Any]:
+        age = self.age_s
         return {
             "id": self.id,
             "kind": self.kind,
@@ -63,6 +79,8 @@ class SourceInfo:
             "last_synced_at": self.last_synced_at.isoformat() if self.last_synced_at else None,
             "options": self.options,
             "refresh_interval_s": self.refresh_interval_s,
+            "age_s": round(age, 1) if age is not None else None,
+            "due": self.due,
         }
 
 
@@ -118,10 +136,10 @@ class Agent:
                 existing.options != options
                 or (refresh_interval_s is not None and existing.refresh_interval_s != refresh_interval_s)
             ):
-                with session.begin():
-                    existing.options = options
-                    if refresh_interval_s is not None:
-                        existing.refresh_interval_s = refresh_interval_s
+                existing.options = options  # the select above began the transaction
+                if refresh_interval_s is not None:
+                    existing.refresh_interval_s = refresh_interval_s
+                session.commit()
             source_id = existing.id if existing is not None else None
         spec = SourceSpec(kind, location, options, source_id, refresh_interval_s)
         return self._sync_specs([spec], progress=progress).sources[0]
@@ -150,21 +168,108 @@ class Agent:
                 )
             return infos
 
-    def sync(self, *, progress: bool = False) -> SyncReport:
-        """Re-read every source; unchanged documents embed nothing."""
-        specs = [
-            SourceSpec(info.kind, info.uri, info.options, info.id, info.refresh_interval_s)
-            for info in self.sources()
-        ]
-        return self._sync_specs(specs, progress=progress)
+    def sync(self, *, due_only: bool = False, progress: bool = False) -> SyncReport:
+        """Re-read every source (with `due_only`, those past their refresh interval).
 
-    def _sync_specs(self, specs: Sequence[SourceSpec], *, progress: bool) -> SyncReport:
-        report = SyncReport()
-        with agent_write_lock(
-            self._kit.lock_path(self.index_key), agent_name=self.name, timeout_s=WRITE_LOCK_TIMEOUT_S
-        ):
+        Unchanged documents embed nothing; changed ones are re-chunked and re-embedded;
+        vanished ones leave SQL and the index. An index left behind by a killed writer is
+        brought up to date first.
+        """
+
+        def listed() -> list[SourceSpec]:  # read under the lock: another writer may have changed them
+            return [
+                SourceSpec(info.kind, info.uri, info.options, info.id, info.refresh_interval_s)
+                for info in self.sources()
+                if info.due or not due_only
+            ]
+
+        if due_only and not any(info.due for info in self.sources()):
+            return SyncReport()  # nothing to do: do not wait for, or block, another writer
+        return self._sync_specs(listed, progress=progress)
+
+    def remove_source(self, source_id: int) -> SourceSyncReport:
+        """Remove a source with all its documents and their vectors (one SQL transaction)."""
+        from agentkit.ingest import remove_source
+        from agentkit.maintenance import bring_index_up_to_date
+
+        with self._write_lock():
             index_files = self._index_files()
-            embedder = self._kit.embedder(self.embedder_id)
+            bring_index_up_to_date(self._kit.sessions, agent_id=self.id, index_files=index_files)
+            report = remove_source(
+                self._kit.sessions, agent_id=self.id, source_id=source_id, index_files=index_files
+            )
+        if report is None:
+            raise SourceNotFoundError(
+                f"agent {self.name!r} has no source {source_id}; `agentkit sources {self.name}` "
+                "lists its sources with their ids"
+            )
+        return report
+
+    def upsert_records(
+        self,
+        records: Iterable[Mapping[str, object]],
+        *,
+        text_field: str = "text",
+        title_field: str | None = None,
+        id_field: str = "id",
+        metadata_fields: Sequence[str] = (),
+        source: str = "records",
+    ) -> SourceSyncReport:
+        """Add or replace records pushed by a program, one document per record.
+
+        Records are mappings (a JSON object, a database row as a dict); `id_field` names their
+        stable id: a record whose id was pushed before replaces that document (re-embedded only
+        if its content changed), other stored records stay. They live in the source
+        `records://<source>`; hits and citations carry `record_id`. A record without text or
+        id is left out and listed in the report's `failed`.
+        """
+        from connectors.records import RecordPush, documents_from_records, pushed_records_location, pushing
+
+        location = pushed_records_location(source)
+        options: dict[str, Any] = {"text_field": text_field, "id_field": id_field}
+        if title_field:
+            options["title_field"] = title_field
+        if metadata_fields:
+            options["metadata_fields"] = list(metadata_fields)
+        items = documents_from_records(
+            records,
+            source_name=location,
+            text_field=text_field,
+            title_field=title_field,
+            id_field=id_field,
+            metadata_fields=tuple(metadata_fields),
+        )
+        with pushing(location, RecordPush(items=tuple(items))):
+            return self.add_source(location, options=options, kind="records")
+
+    def delete_records(self, ids: Iterable[str | int], *, source: str = "records") -> SourceSyncReport:
+        """Remove pushed records by id (ids that are not stored are ignored)."""
+        from connectors.records import RecordPush, pushed_records_location, pushing, record_uri
+
+        location = pushed_records_location(source)
+        stored = [info for info in self.sources() if info.kind == "records" and info.uri == location]
+        if not stored:
+            raise SourceNotFoundError(
+                f"agent {self.name!r} has no pushed records source {source!r}; push records "
+                "with upsert_records first"
+            )
+        deleted = frozenset(record_uri(location, str(record_id).strip()) for record_id in ids)
+        spec = SourceSpec("records", location, stored[0].options, stored[0].id, stored[0].refresh_interval_s)
+        with pushing(location, RecordPush(deleted_uris=deleted)):
+            return self._sync_specs([spec], progress=False).sources[0]
+
+    def _sync_specs(
+        self, specs: Sequence[SourceSpec] | Callable[[], Sequence[SourceSpec]], *, progress: bool
+    ) -> SyncReport:
+        from agentkit.maintenance import bring_index_up_to_date
+
+        report = SyncReport()
+        embedder = self._kit.embedder(self.embedder_id)  # loading a model can take seconds: before the lock
+        index_files = self._index_files()
+        with self._write_lock():
+            bring_index_up_to_date(self._kit.sessions, agent_id=self.id, index_files=index_files)
+            if callable(specs):
+                specs = specs()
             for spec in specs:
                 report.sources.append(
                     sync_source(
@@ -180,8 +285,12 @@ class Agent:
 
     # ----- questions -----------------------------------------------------------------------
 
-    def search(self, query: str, *, k: int | None = None, mode: str = "dense") -> list[SearchHit]:
-        """The best chunks for `query`, no generation."""
+    def search(self, query: str, *, k: int | None = None, mode: str = "hybrid") -> list[SearchHit]:
+        """The best chunks for `query`, no generation.
+
+        `mode` is "hybrid" (dense and BM25 rankings fused; the default), "dense" or "lexical".
+        Each hit carries the score its ranking used and its dense and lexical scores.
+        """
         retriever = self._get_retriever()
         with self._kit.sessions() as session, session.begin():
             return retriever.search(session, query, k=k or self.top_k, mode=mode)
@@ -219,6 +328,38 @@ class Agent:
 
         return Conversation(self._kit, self, conversation_id=conversation_id)
 
+    def evaluate(
+        self,
+        qa_file: str | Path | Sequence[EvaluationItem],
+        *,
+        report_path: str | Path | None = None,
+        progress: Callable[[int, int, QuestionResult], None] | None = None,
+    ) -> EvaluationReport:
+        """Ask every question of a QA jsonl file (or items) and measure the answers.
+
+        The retrieval hit rate uses the sources each question actually retrieved. With
+        `report_path`, one JSON line per question is written there.
+        """
+        from agentkit.evaluation import evaluate, read_qa_file
+
+        items = read_qa_file(Path(qa_file)) if isinstance(qa_file, (str, Path)) else list(qa_file)
+        retrieved: dict[str, list[SearchHit]] = {}
+
+        def ask(question: str) -> Answer:
+            stream = self.stream(question)
+            answer = stream.finish()
+            retrieved[question] = stream.trace.hits
+            return answer
+
+        return evaluate(
+            ask,
+            items,
+            retrieve=lambda question: retrieved.get(question, []),
+            report_path=Path(report_path) if report_path is not None else None,
+            label=f"{self.name} (grounding: {self.grounding})",
+            progress=progress,
+        )
+
     # ----- figures -------------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
@@ -242,6 +383,49 @@ class Agent:
             )
         return {"sources": int(sources or 0), "documents": int(documents or 0), "chunks": int(chunks or 0)}
 
+    # ----- maintenance ---------------------------------------------------------------------
+
+    def doctor(self) -> DoctorReport:
+        """Check that the index holds exactly one vector per chunk and matches the agent."""
+        from agentkit.maintenance import diagnose
+
+        with self._write_lock():
+            return diagnose(
+                self._kit.sessions,
+                agent_id=self.id,
+                folder=self._kit.index_folder(self.index_key),
+                load_embedder=self._kit.embedder,
+            )
+
+    def reindex(self, *, embedder: str | None = None, progress: bool = False) -> ReindexReport:
+        """Embed every chunk again from its text in SQL and rebuild the index.
+
+        With `embedder`, the agent switches to that embedder ('default', 'hashing-N' or a
+        sentence-transformers model folder); the switch and the new vectors commit together.
+        """
+        from agentkit.index_store import AgentIndexFiles
+        from agentkit.maintenance import reindex_agent
+
+        embedder_id = embedder or self.embedder_id
+        model = self._kit.embedder(embedder_id)  # load (and check) it before taking the lock
+        with self._write_lock():
+            report = reindex_agent(
+                self._kit.sessions,
+                agent_id=self.id,
+                embedder_id=embedder_id,
+                embedder=model,
+                index_files=AgentIndexFiles(
+                    self._kit.index_folder(self.index_key),
+                    agent_name=self.name,
+                    embedder_id=model.embedder_id,
+                    dimension=model.dimension,
+                ),
+                progress=progress,
+            )
+        self.embedder_id = embedder_id
+        self._retriever = None
+        return report
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -259,6 +443,12 @@ class Agent:
         }
 
     # ----- internals -----------------------------------------------------------------------
+
+    def _write_lock(self) -> AbstractContextManager[None]:
+        """The agent's writer lock (see `agentkit.locking`)."""
+        return agent_write_lock(
+            self._kit.lock_path(self.index_key), agent_name=self.name, timeout_s=write_lock_timeout_s()
+        )
 
     def _index_files(self) -> AgentIndexFiles:
         from agentkit.index_store import AgentIndexFiles

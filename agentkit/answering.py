@@ -1,31 +1,60 @@
-"""Answering: question -> retrieval -> gate -> prompt -> generation -> `Answer`.
+"""Answering: question -> retrieval -> gate -> prompt -> generation -> grounding -> `Answer`.
 
-`answer_stream` returns an `AnswerStream`: iterate it for the reply's text as it is
-produced, then read `.answer` for the final `Answer` (text, citations, abstained). `ask` is
-the same without streaming.
+`answer_stream` returns an `AnswerStream`: iterate it for the reply's text, then read
+`.answer` for the final `Answer` (text, citations, abstained). `ask` is the same without
+streaming.
 
-When retrieval finds nothing relevant enough the model is not called at all: the answer is
-an abstention that still lists the closest sources found.
+How the agent's `grounding` setting shapes this (see `agentkit.grounding`):
+- `strict` and `balanced`: when retrieval evidence is too weak the model is not called at all;
+  otherwise the model's reply is checked sentence by sentence before anyone sees it: in
+  `balanced` each sentence is shown, with its verified [n] marks, as soon as it is complete
+  and supported; in `strict` the answer is shown whole at the end (one unsupported sentence
+  anywhere voids it). Unverified words are never streamed. An abstention is the agent's
+  abstention message and lists the closest sources found.
+- `off`: the model is always called (when anything was retrieved) and its words are streamed
+  as they come; the answer cites every source the prompt held.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agentkit.generation import ChatMessage, GenerationSettings, Generator
+from agentkit.grounding import (
+    DEFAULT_ABSTENTION_MESSAGE,
+    GateDecision,
+    GroundedAnswer,
+    GroundingMode,
+    GroundingThresholds,
+    SentenceGrounder,
+    SentenceReport,
+    abstention_message,
+    cited_sentence,
+    conclude,
+    ground_answer,
+    is_refusal,
+    should_attempt_answer,
+    thresholds_for,
+)
 from agentkit.prompting import build_prompt
 from agentkit.results import Answer, Citation, SearchHit
+from agentkit.support import split_sentences
 
-DEFAULT_ABSTENTION_MESSAGE = (
-    "I don't know: the sources I have do not answer that. The closest sources I found are listed."
-)
-# Cosine similarity below which the best chunk is taken as unrelated to the question.
-MIN_RELEVANCE = 0.25
+if TYPE_CHECKING:
+    from agentkit.embedding import Embedder
+
+__all__ = [
+    "ABSTENTION_SOURCES",
+    "DEFAULT_ABSTENTION_MESSAGE",
+    "AnswerStream",
+    "AnsweringSettings",
+    "AnswerTrace",
+    "answer_stream",
+]
+
 ABSTENTION_SOURCES = 3
-
-_CITATION_MARK = re.compile(r"\[(\d{1,2})\]")
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,17 @@ class AnsweringSettings:
     grounding: str
     abstention_message: str | None
     generation: GenerationSettings
+    thresholds: GroundingThresholds | None = None  # None: the calibrated ones of `grounding`
+
+
+@dataclass
+class AnswerTrace:
+    """What happened on the way to an answer (for evaluation and debugging)."""
+
+    hits: list[SearchHit] = field(default_factory=list)
+    gate: GateDecision | None = None
+    raw_reply: str | None = None
+    grounded: GroundedAnswer | None = None
 
 
 class AnswerStream:
@@ -43,6 +83,7 @@ class AnswerStream:
     def __init__(self, pieces: Iterator[str]) -> None:
         self._pieces = pieces
         self.answer: Answer | None = None
+        self.trace = AnswerTrace()
 
     def __iter__(self) -> Iterator[str]:
         yield from self._pieces
@@ -63,16 +104,32 @@ def answer_stream(
     search: Callable[[str, int], list[SearchHit]],
     load_generator: Callable[[], Generator],
     settings: AnsweringSettings,
+    embedder: Embedder | None = None,
 ) -> AnswerStream:
-    """Answer `question`, retrieving with `search_query` (a standalone form of it)."""
+    """Answer `question`, retrieving with `search_query` (a standalone form of it).
+
+    `embedder`, when given, adds embedding similarity to the sentence support check.
+    """
     stream = AnswerStream(iter(()))
+    mode = _grounding_mode(settings.grounding)
+    thresholds = settings.thresholds or thresholds_for(mode)
+
+    def abstain(hits: Sequence[SearchHit]) -> Iterator[str]:
+        stream.answer = _abstention(question, search_query, hits, settings)
+        yield stream.answer.text
 
     def pieces() -> Iterator[str]:
         hits = search(search_query, settings.top_k)
-        if not hits or hits[0].score < MIN_RELEVANCE and (hits[0].dense_score or 0.0) < MIN_RELEVANCE:
-            stream.answer = _abstention(question, search_query, hits, settings)
-            yield stream.answer.text
+        stream.trace.hits = list(hits)
+        if not hits:
+            yield from abstain(hits)
             return
+        if mode != "off":
+            # The standalone query: a follow-up's own words lack the topic.
+            stream.trace.gate = should_attempt_answer(search_query, hits, thresholds)
+            if not stream.trace.gate.answer:
+                yield from abstain(hits)
+                return
         generator = load_generator()
         plan = build_prompt(
             system_prompt=settings.system_prompt,
@@ -84,40 +141,112 @@ def answer_stream(
             count_tokens=generator.count_tokens,
         )
         parts: list[str] = []
+        streamed = _SentenceStreamer(plan.sources, thresholds, embedder) if mode == "balanced" else None
         for piece in generator.stream(
             plan.messages,
             max_tokens=settings.generation.max_answer_tokens,
             temperature=settings.generation.temperature,
         ):
             parts.append(piece)
-            yield piece
-        text = "".join(parts).strip()
+            if mode == "off":
+                yield piece
+            elif streamed is not None:
+                yield from streamed.feed("".join(parts))
+        stream.trace.raw_reply = "".join(parts)
+        if streamed is not None:
+            yield from streamed.feed(stream.trace.raw_reply, final=True)
+            grounded = conclude(streamed.reports, "balanced")
+        else:
+            grounded = ground_answer(
+                stream.trace.raw_reply,
+                plan.sources,
+                question=question,
+                mode=mode,
+                thresholds=thresholds,
+                embedder=embedder,
+            )
+        stream.trace.grounded = grounded
+        if grounded.abstained:
+            if mode == "off":
+                # The words were already shown; the answer is marked as the model's own "I don't know".
+                stream.answer = Answer(
+                    text=stream.trace.raw_reply.strip(),
+                    citations=_closest(hits),
+                    abstained=True,
+                    question=question,
+                    search_query=search_query,
+                )
+                return
+            yield from abstain(hits)
+            return
         stream.answer = Answer(
-            text=text,
-            citations=_cited_sources(text, plan.sources),
+            text=grounded.text,
+            citations=[Citation.from_hit(n, plan.sources[n - 1]) for n in grounded.cited_numbers],
             abstained=False,
             question=question,
             search_query=search_query,
         )
+        if mode == "strict":
+            yield grounded.text
 
     stream._pieces = pieces()
     return stream
 
 
-def _cited_sources(text: str, sources: Sequence[SearchHit]) -> list[Citation]:
-    """The sources the text cites as [n]; all prompt sources when it cites none."""
-    cited = sorted({int(n) for n in _CITATION_MARK.findall(text) if 1 <= int(n) <= len(sources)})
-    numbers = cited or list(range(1, len(sources) + 1))
-    return [Citation.from_hit(n, sources[n - 1]) for n in numbers]
+class _SentenceStreamer:
+    """Balanced mode while streaming: each sentence is judged as soon as it is complete and
+    shown (with its verified [n] marks) only if a source supports it."""
+
+    def __init__(
+        self, sources: Sequence[SearchHit], thresholds: GroundingThresholds, embedder: Embedder | None
+    ) -> None:
+        self.grounder = SentenceGrounder(sources, thresholds=thresholds, embedder=embedder)
+        self.reports: list[SentenceReport] = []
+        self.shown = 0
+        self.stopped = False
+
+    def feed(self, text_so_far: str, *, final: bool = False) -> Iterator[str]:
+        """Judge the sentences completed so far; yield the supported ones not yet shown."""
+        sentences = split_sentences(text_so_far)
+        if not final:
+            # The last sentence may still grow; one that is only "[" may be a citation mark
+            # that belongs to the sentence before it.
+            complete = len(sentences) - 1
+            if sentences and sentences[-1].lstrip().startswith("["):
+                complete -= 1
+            sentences = sentences[: max(complete, 0)]
+        if len(self.reports) == 0 and sentences and is_refusal(sentences[0]):
+            self.stopped = True
+        while not self.stopped and len(self.reports) < len(sentences):
+            report = self.grounder.judge(sentences[len(self.reports)])
+            self.reports.append(report)
+            if report.refusal:
+                self.stopped = True  # what follows "I don't know" is not an answer
+            elif report.supported:
+                yield (" " if self.shown else "") + cited_sentence(report)
+                self.shown += 1
+
+
+def _grounding_mode(value: str) -> GroundingMode:
+    if value == "strict":
+        return "strict"
+    if value == "off":
+        return "off"
+    if value == "balanced":
+        return "balanced"
+    raise ValueError(f"grounding must be strict, balanced or off, got {value!r}")
+
+
+def _closest(hits: Sequence[SearchHit]) -> list[Citation]:
+    return [Citation.from_hit(i + 1, hit) for i, hit in enumerate(hits[:ABSTENTION_SOURCES])]
 
 
 def _abstention(
     question: str, search_query: str, hits: Sequence[SearchHit], settings: AnsweringSettings
 ) -> Answer:
-    closest = [Citation.from_hit(i + 1, hit) for i, hit in enumerate(hits[:ABSTENTION_SOURCES])]
     return Answer(
-        text=settings.abstention_message or DEFAULT_ABSTENTION_MESSAGE,
-        citations=closest,
+        text=abstention_message(settings.abstention_message),
+        citations=_closest(hits),
         abstained=True,
         question=question,
         search_query=search_query,

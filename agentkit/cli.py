@@ -162,6 +162,7 @@ def _source_options(
     crawl: bool,
     depth: int | None,
     max_pages: int | None,
+    path_prefix: str | None,
     allow_private_network: bool,
     text_field: str | None,
     title_field: str | None,
@@ -179,6 +180,8 @@ def _source_options(
         options["depth"] = depth
     if max_pages is not None:
         options["max_pages"] = max_pages
+    if path_prefix:
+        options["path_prefix"] = path_prefix
     if allow_private_network:
         options["allow_private_network"] = True
     if text_field:
@@ -212,10 +215,12 @@ def print_source_report(report: agentkit.SourceSyncReport) -> None:
 @click.option("--crawl", is_flag=True, help="Web: follow links on the same host.")
 @click.option("--depth", type=int, default=None, help="Web: link depth of a crawl.")
 @click.option("--max-pages", type=int, default=None, help="Web: most pages to fetch.")
+@click.option("--path-prefix", default=None, help="Web: crawl only URLs under this path.")
 @click.option("--allow-private-network", is_flag=True, help="Web: allow intranet and local addresses.")
 @click.option("--text-field", default=None, help="Records (.jsonl/.csv): field holding the text.")
 @click.option("--title-field", default=None, help="Records: field holding the title.")
 @click.option("--id-field", default=None, help="Records: field holding a stable record id.")
+@click.option("--refresh", default=None, help="Refresh interval for `sync --due`: 30m, 12h, 1d, 1w.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sync report as JSON.")
 @click.pass_context
 def add(
@@ -227,23 +232,34 @@ def add(
     crawl: bool,
     depth: int | None,
     max_pages: int | None,
+    path_prefix: str | None,
     allow_private_network: bool,
     text_field: str | None,
     title_field: str | None,
     id_field: str | None,
+    refresh: str | None,
     as_json: bool,
 ) -> None:
-    """Add files, folders, URLs, Notion exports or record files to an agent and ingest them."""
+    """Add files, folders, URLs, Notion exports or record files to an agent and ingest them.
+
+    Adding a source that is there already syncs it.
+    """
+    from agentkit.refresh import parse_refresh_interval
+
     options = _source_options(
-        include, exclude, crawl, depth, max_pages, allow_private_network, text_field, title_field, id_field
+        include, exclude, crawl, depth, max_pages, path_prefix, allow_private_network,
+        text_field, title_field, id_field,
     )
     failed = False
     reports = []
     with user_errors():
+        refresh_interval_s = parse_refresh_interval(refresh) if refresh is not None else None
         agent = kit_of(ctx).get_agent(name)
         for location in locations:
             try:
-                report = agent.add_source(location, options=options, progress=not as_json)
+                report = agent.add_source(
+                    location, options=options, refresh_interval_s=refresh_interval_s, progress=not as_json
+                )
             except agentkit.ConnectorError as error:
                 click.echo(f"Error: {error}", err=True)
                 failed = True
@@ -272,11 +288,101 @@ def sources(ctx: click.Context, name: str, as_json: bool) -> None:
     if not infos:
         click.echo(f"No sources yet. Add one with: agentkit add {name} PATH_OR_URL")
     for info in infos:
-        synced = info.last_synced_at.strftime("%Y-%m-%d %H:%M") if info.last_synced_at else "never"
-        line = f"{info.id}  {info.kind:7}  {info.status:6}  {info.documents} docs  {info.chunks} chunks  synced {synced}  {info.uri}"
-        click.echo(line)
+        click.echo(
+            f"{info.id}  {info.kind:7}  {info.status:6}  {info.documents} docs  {info.chunks} chunks  "
+            f"{_freshness(info)}  {info.uri}"
+        )
         if info.error:
             click.echo(f"    last error: {info.error}")
+
+
+def _freshness(info: agentkit.SourceInfo) -> str:
+    """`synced 3h ago, refresh 1d, due in 21h` and the like."""
+    from agentkit.refresh import format_duration
+
+    age = info.age_s
+    text = "never synced" if age is None else f"synced {format_duration(age)} ago"
+    if info.refresh_interval_s is None:
+        return text
+    text += f", refresh {format_duration(info.refresh_interval_s)}"
+    if info.due:
+        return text + ", DUE"
+    assert age is not None
+    return text + f", due in {format_duration(info.refresh_interval_s - age)}"
+
+
+def print_sync_report(report: agentkit.SyncReport) -> None:
+    for source_report in report.sources:
+        print_source_report(source_report)
+    if report.error:
+        click.echo(f"Error: {report.error}", err=True)
+        return
+    totals = report.to_dict()
+    click.echo(
+        f"Synced {len(report.sources)} sources: +{totals['added']} new, ~{totals['updated']} changed, "
+        f"-{totals['removed']} removed, {totals['unchanged']} unchanged; "
+        f"{totals['chunks_embedded']} chunks embedded in {totals['seconds']:.1f} s"
+    )
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--all", "all_agents", is_flag=True, help="Sync every agent.")
+@click.option("--due", is_flag=True, help="Only sources past their refresh interval (every agent unless NAME).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def sync(ctx: click.Context, name: str | None, all_agents: bool, due: bool, as_json: bool) -> None:
+    """Re-read an agent's sources; only changed documents are embedded again."""
+    if name and all_agents:
+        raise click.UsageError("give an agent NAME or --all, not both")
+    if not name and not (all_agents or due):
+        raise click.UsageError("give an agent NAME, --all, or --due")
+    with user_errors():
+        kit = kit_of(ctx)
+        if name:
+            reports = {name: kit.get_agent(name).sync(due_only=due, progress=not as_json)}
+        else:
+            reports = kit.sync_all(due_only=due, progress=not as_json)
+    if as_json:
+        print_json(reports[name].to_dict() if name else {agent: r.to_dict() for agent, r in reports.items()})
+    else:
+        if not reports:
+            click.echo("No agents yet. Create one with: agentkit create NAME")
+        for agent_name, report in reports.items():
+            if not name:
+                click.echo(f"== {agent_name}")
+            if due and not report.sources and not report.error:
+                click.echo("No source is due.")
+                continue
+            print_sync_report(report)
+    if not all(report.ok for report in reports.values()):
+        sys.exit(1)
+
+
+@cli.command("remove-source")
+@click.argument("name")
+@click.argument("source_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def remove_source(ctx: click.Context, name: str, source_id: int, as_json: bool) -> None:
+    """Remove a source with all its documents and their vectors (ids: `agentkit sources NAME`)."""
+    with user_errors():
+        report = kit_of(ctx).get_agent(name).remove_source(source_id)
+    if as_json:
+        print_json(
+            {
+                "source_id": report.source_id,
+                "uri": report.uri,
+                "removed": report.removed,
+                "chunks_removed": report.chunks_removed,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+        return
+    click.echo(
+        f"Removed source {source_id} ({report.uri}): {report.removed} documents, "
+        f"{report.chunks_removed} chunks."
+    )
 
 
 # ----- questions -------------------------------------------------------------------------
@@ -286,12 +392,19 @@ def sources(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.argument("name")
 @click.argument("query")
 @click.option("-k", "k", type=int, default=None, help="How many chunks (default: the agent's top-k).")
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "dense", "lexical"]),
+    default="hybrid",
+    show_default=True,
+    help="Fused dense+keyword ranking, embeddings only, or keywords (BM25) only.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def search(ctx: click.Context, name: str, query: str, k: int | None, as_json: bool) -> None:
+def search(ctx: click.Context, name: str, query: str, k: int | None, mode: str, as_json: bool) -> None:
     """Show the chunks that best match QUERY (no generation)."""
     with user_errors():
-        hits = kit_of(ctx).get_agent(name).search(query, k=k)
+        hits = kit_of(ctx).get_agent(name).search(query, k=k, mode=mode)
     if as_json:
         print_json([hit.to_dict() for hit in hits])
         return
@@ -299,7 +412,13 @@ def search(ctx: click.Context, name: str, query: str, k: int | None, as_json: bo
         click.echo("No matching chunks.")
     for rank, hit in enumerate(hits, 1):
         page = f", page {hit.page}" if hit.page else ""
-        click.echo(f"{rank}. [{hit.score:.3f}] {hit.title}{page} ({hit.location})")
+        components = "".join(
+            f" {label} {value:.3f}"
+            for label, value in (("dense", hit.dense_score), ("bm25", hit.lexical_score))
+            if value is not None and mode == "hybrid"
+        )
+        record = f", record {hit.record_id}" if hit.record_id else ""
+        click.echo(f"{rank}. [{hit.score:.3f}{components}] {hit.title}{page}{record} ({hit.location})")
         snippet = " ".join(hit.text.split())
         click.echo(f"   {snippet[:300]}{'...' if len(snippet) > 300 else ''}")
 
@@ -334,6 +453,87 @@ def chat(ctx: click.Context, name: str) -> None:
         conversation = kit_of(ctx).get_agent(name).chat()
         status = run_chat(conversation, sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
     sys.exit(status)
+
+
+@cli.command("eval")
+@click.argument("name")
+@click.argument("qa_file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write one JSON line per question here.")
+@click.pass_context
+def evaluate_agent(ctx: click.Context, name: str, qa_file: str, as_json: bool, report_path: str | None) -> None:
+    """Ask the questions of QA_FILE (JSON Lines) and print accuracy, abstention and latency.
+
+    Each line: {"question": ..., "answer": ... or [...], "source": ...} or
+    {"question": ..., "answerable": false}.
+    """
+    from agentkit.evaluation import EvaluationFileError, QuestionResult
+
+    def show_progress(done: int, total: int, result: QuestionResult) -> None:
+        if not as_json and sys.stderr.isatty():
+            click.echo(f"\r{done}/{total} questions", nl=done == total, err=True)
+
+    with user_errors():
+        agent = kit_of(ctx).get_agent(name)
+        try:
+            report = agent.evaluate(qa_file, report_path=report_path, progress=show_progress)
+        except EvaluationFileError as error:
+            raise click.ClickException(str(error)) from error
+    if as_json:
+        print_json(report.to_dict())
+        return
+    click.echo(report.format_table())
+    if report_path:
+        click.echo(f"\nPer-question report: {report_path}")
+
+
+# ----- maintenance -----------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def doctor(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Check that the agent's index matches its database; exit 1 when it does not."""
+    with user_errors():
+        report = kit_of(ctx).get_agent(name).doctor()
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        vectors = "no index file" if report.index_vectors is None else f"{report.index_vectors} vectors"
+        click.echo(
+            f"{report.agent}: {report.sql_chunks} chunks in the database, {vectors} in the index; "
+            f"database version {report.sql_index_version}, index version {report.index_file_version}"
+        )
+        for note in report.notes:
+            click.echo(f"  note: {note}")
+        for problem in report.problems:
+            click.echo(f"  problem: {problem}")
+        click.echo("Healthy." if report.healthy else f"Unhealthy: {len(report.problems)} problems.")
+    if not report.healthy:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--embedder", default=None, help="Switch to this embedder ('default', 'hashing-N', a model folder).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def reindex(ctx: click.Context, name: str, embedder: str | None, as_json: bool) -> None:
+    """Embed every chunk again from the database and rebuild the index (repairs a damaged one)."""
+    with user_errors():
+        report = kit_of(ctx).get_agent(name).reindex(embedder=embedder, progress=not as_json)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    switched = (
+        f" (was {report.previous_embedder_id})" if report.previous_embedder_id != report.embedder_id else ""
+    )
+    click.echo(
+        f"Reindexed {report.chunks_embedded} chunks of {report.agent} with embedder "
+        f"{report.embedder_id}{switched} in {report.seconds:.1f} s."
+    )
 
 
 # ----- database --------------------------------------------------------------------------

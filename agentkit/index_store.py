@@ -10,6 +10,12 @@ agent's folder records the version it reflects. So:
 - a writer applies its change to the index it loaded and saves it atomically;
 - a file that is corrupt, or built for another embedder, is a clear error that names the
   repair command (`agentkit reindex NAME`).
+
+The lexical (BM25) index, `lexical.npz` beside the FAISS file, follows the same version rule
+with one difference: it needs no embedding, so a missing, damaged or lagging file is simply
+rebuilt from the chunk texts in SQL (and saved, by readers too: the file carries the version
+it reflects, so a late save by anyone is at worst ignored as lagging). It indexes the same
+text the embedder sees (title and headings, then the chunk).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agentkit.chunking import CHUNKER_VERSION
+from agentkit.chunking import CHUNKER_VERSION, text_for_embedding
 from agentkit.index import (
     IndexCorruptError,
     IndexManifest,
@@ -29,10 +35,13 @@ from agentkit.index import (
     VectorIndex,
     read_manifest,
 )
+from agentkit.lexical import LexicalIndex, LexicalIndexError
 from agentkit.store.models import ChunkRow, DocumentRow, SourceRow
 
 if TYPE_CHECKING:
     import numpy as np
+
+LEXICAL_FILE = "lexical.npz"
 
 
 class IndexNeedsRepairError(Exception):
@@ -84,6 +93,22 @@ def read_agent_vectors(session: Session, agent_id: int, dimension: int) -> tuple
     return ids, vectors_from_bytes([row[1] for row in rows], dimension)
 
 
+def read_agent_chunk_texts(session: Session, agent_id: int) -> tuple[list[int], list[str]]:
+    """(chunk ids, texts as the embedder and the lexical index see them) of the agent, from SQL."""
+    rows = session.execute(
+        select(ChunkRow.id, ChunkRow.text, ChunkRow.heading_path, DocumentRow.title)
+        .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
+        .join(SourceRow, DocumentRow.source_id == SourceRow.id)
+        .where(SourceRow.agent_id == agent_id)
+        .order_by(ChunkRow.id)
+    ).all()
+    texts = [
+        text_for_embedding(text, title=title, heading_path=tuple(heading_path or ()))
+        for _, text, heading_path, title in rows
+    ]
+    return [row[0] for row in rows], texts
+
+
 class AgentIndexFiles:
     """The index folder of one agent and the rules for reading and writing it."""
 
@@ -108,6 +133,10 @@ class AgentIndexFiles:
         except IndexCorruptError as error:
             raise self._repair_error(str(error)) from error
         if manifest is None:
+            return self._rebuild(session, agent_id, index_version)
+        if manifest.index_version != index_version and manifest.describes_same_space(self.expected):
+            # The file lags SQL, perhaps with a new index file under an old manifest (a writer
+            # killed between the two renames): its bytes do not matter, SQL has every vector.
             return self._rebuild(session, agent_id, index_version)
         try:
             vectors, manifest = VectorIndex.load(self.folder, self.expected)
@@ -157,11 +186,55 @@ class AgentIndexFiles:
             vectors.remove(np.asarray(change.removed_ids, dtype=np.int64))
             vectors.add(np.asarray(change.added_ids, dtype=np.int64), change.added_vectors)
         self.save(vectors, new_version)
+        self._apply_lexical_update(session, agent_id, old_version, new_version, change)
 
     def rebuild_and_save(self, session: Session, *, agent_id: int, index_version: int) -> VectorIndex:
         loaded = self._rebuild(session, agent_id, index_version)
         self.save(loaded.vectors, index_version)
+        self._save_lexical(self._rebuild_lexical(session, agent_id), index_version)
         return loaded.vectors
+
+    @property
+    def lexical_path(self) -> Path:
+        return self.folder / LEXICAL_FILE
+
+    def load_lexical(self, session: Session, *, agent_id: int, index_version: int) -> LexicalIndex:
+        """The lexical index at exactly `index_version`; rebuilt from SQL (and saved) if the file
+        is missing, damaged or lags."""
+        try:
+            lexical = LexicalIndex.load(self.lexical_path)
+        except LexicalIndexError:
+            lexical = None
+        if lexical is not None and lexical.version == index_version:
+            return lexical
+        lexical = self._rebuild_lexical(session, agent_id)
+        self._save_lexical(lexical, index_version)
+        return lexical
+
+    def _apply_lexical_update(
+        self, session: Session, agent_id: int, old_version: int, new_version: int, change: IndexUpdate
+    ) -> None:
+        """Apply a committed change to the lexical file, or rebuild it if it was not at `old_version`."""
+        try:
+            lexical = LexicalIndex.load(self.lexical_path)
+        except LexicalIndexError:
+            lexical = None
+        if lexical is not None and lexical.version == old_version:
+            lexical.remove(change.removed_ids)
+            lexical.add(change.added_ids, change.added_texts)
+        else:  # SQL already holds the change
+            lexical = self._rebuild_lexical(session, agent_id)
+        self._save_lexical(lexical, new_version)
+
+    def _rebuild_lexical(self, session: Session, agent_id: int) -> LexicalIndex:
+        ids, texts = read_agent_chunk_texts(session, agent_id)
+        return LexicalIndex.build(ids, texts)
+
+    def _save_lexical(self, lexical: LexicalIndex, index_version: int) -> None:
+        try:
+            lexical.save(self.lexical_path, version=index_version)
+        except OSError:
+            pass  # a read-only folder: searches rebuild it in memory, still correct
 
     def _rebuild(self, session: Session, agent_id: int, index_version: int) -> LoadedIndex:
         ids, matrix = read_agent_vectors(session, agent_id, self.expected.dimension)

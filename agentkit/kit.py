@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from agentkit.chunking import ChunkingSettings
-from agentkit.embedding import DEFAULT_EMBEDDER_ID, Embedder, load_embedder
+from agentkit.embedding import DEFAULT_EMBEDDER_ID, Embedder, EmbedderError, load_embedder
 from agentkit.generation import DEFAULT_MODEL, GenerationSettings, Generator
 from agentkit.store import (
     AgentRow,
@@ -31,6 +31,7 @@ from agentkit.store import (
 
 if TYPE_CHECKING:
     from agentkit.agent import Agent
+    from agentkit.ingest import SyncReport
 
 GROUNDING_MODES = ("strict", "balanced", "off")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -73,7 +74,7 @@ class AgentKit:
         self._embedder_override = embedder
         self._generator_override = generator
         self._embedders: dict[str, Embedder] = {}
-        self._generators: dict[tuple[str, int, int], Generator] = {}
+        self._generators: dict[tuple[str, int, int, float], Generator] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -162,15 +163,35 @@ class AgentKit:
     def delete_agent(self, name: str) -> None:
         """Delete the agent's rows (sources, documents, chunks, conversations) and index files."""
         agent = self.get_agent(name)
-        from agentkit.locking import agent_write_lock
+        from agentkit.locking import agent_write_lock, write_lock_timeout_s
 
-        with agent_write_lock(self.lock_path(agent.index_key), agent_name=name, timeout_s=10.0):
+        with agent_write_lock(
+            self.lock_path(agent.index_key), agent_name=name, timeout_s=write_lock_timeout_s()
+        ):
             with self.sessions() as session, session.begin():
                 row = session.get(AgentRow, agent.id)
                 if row is not None:
                     session.delete(row)
             shutil.rmtree(self.index_folder(agent.index_key), ignore_errors=True)
         self.lock_path(agent.index_key).unlink(missing_ok=True)
+
+    def sync_all(self, *, due_only: bool = False, progress: bool = False) -> dict[str, SyncReport]:
+        """Sync every agent (with `due_only`, only sources past their refresh interval).
+
+        An agent that cannot be synced (another process is writing to it, its index needs a
+        reindex) does not stop the others: its report's `error` says why.
+        """
+        from agentkit.index_store import IndexNeedsRepairError
+        from agentkit.ingest import SyncReport
+        from agentkit.locking import AgentBusyError
+
+        reports: dict[str, SyncReport] = {}
+        for agent in self.list_agents():
+            try:
+                reports[agent.name] = agent.sync(due_only=due_only, progress=progress)
+            except (AgentBusyError, IndexNeedsRepairError, EmbedderError) as error:
+                reports[agent.name] = SyncReport(error=str(error))
+        return reports
 
     # ----- shared resources ----------------------------------------------------------------
 
@@ -190,7 +211,7 @@ class AgentKit:
     def generator(self, model: str, settings: GenerationSettings) -> Generator:
         if self._generator_override is not None:
             return self._generator_override
-        key = (model, settings.context_window, settings.seed)
+        key = (model, settings.context_window, settings.seed, settings.repeat_penalty)
         if key not in self._generators:
             from agentkit import generation
 

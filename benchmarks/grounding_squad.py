@@ -1,0 +1,385 @@
+"""Benchmark: does grounding make the default model abstain when it should and answer when it can?
+
+Data: SQuAD 2.0 dev (half of it: 16 Wikipedia articles, about half of the questions
+unanswerable) from `../shared/data/squad_v2/dev-v2.0.json`. The articles are split in two
+halves with a fixed seed: thresholds are calibrated on one half (`calibrate`) and the tables
+are reported on the other (`report`), so the reported numbers are not fitted to the questions
+they are measured on.
+
+For each half an agent is built over its paragraphs (one Markdown file per paragraph, ingested
+by the files connector like any user folder), a fixed-seed sample of answerable and
+unanswerable questions is written as a QA jsonl file, and the questions are asked through the
+agent's normal path (`Agent.evaluate`, the same code as `agentkit eval`), once per grounding
+mode. The agent uses hybrid retrieval, top_k 3 and at most 64 answer tokens (the CPU is the
+limit: about 5-15 s per generated answer on 2 busy cores).
+
+    python benchmarks/grounding_squad.py report          # the tables: off / balanced / strict
+    python benchmarks/grounding_squad.py calibrate       # gate threshold search, calibration half
+    python benchmarks/grounding_squad.py collect         # raw replies of the calibration half
+
+Model replies are cached in the work folder, keyed by the exact prompt. The prompt does not
+depend on the grounding mode, so every mode sees the very same replies (which isolates what
+grounding changes), and a second run is quick. Latency figures of a run that hit the cache
+are not the model's; `--no-cache` disables the cache.
+"""
+
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from agentkit.generation import ChatMessage, Generator  # noqa: E402
+
+SQUAD_PATH = REPO_ROOT.parent / "shared" / "data" / "squad_v2" / "dev-v2.0.json"
+DEFAULT_WORK_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / "agentkit-grounding-squad"
+SPLIT_SEED = 2024
+SAMPLE_SEED = 7
+BENCH_TOP_K = 3
+BENCH_MAX_ANSWER_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class SquadQuestion:
+    qid: str
+    article: str
+    paragraph: int
+    question: str
+    answers: tuple[str, ...]
+    answerable: bool
+
+    @property
+    def source_name(self) -> str:
+        return paragraph_file_name(self.article, self.paragraph)
+
+    def to_qa_line(self) -> dict[str, object]:
+        line: dict[str, object] = {"id": self.qid, "question": self.question}
+        if self.answerable:
+            line["answer"] = list(self.answers)
+            line["source"] = self.source_name
+        else:
+            line["answerable"] = False
+            line["source"] = self.source_name
+        return line
+
+
+def paragraph_file_name(article: str, paragraph: int) -> str:
+    return f"{article}__p{paragraph:03d}.md"
+
+
+def load_squad(path: Path = SQUAD_PATH) -> list[dict[str, object]]:
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: this benchmark needs ../shared/data/squad_v2/dev-v2.0.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    articles: list[dict[str, object]] = data["data"]
+    return articles
+
+
+def split_articles(articles: Sequence[dict[str, object]]) -> dict[str, list[dict[str, object]]]:
+    """Two halves of the articles, chosen with a fixed seed."""
+    titles = sorted(str(article["title"]) for article in articles)
+    random.Random(SPLIT_SEED).shuffle(titles)
+    calibration = set(titles[: len(titles) // 2])
+    return {
+        "calibration": [a for a in articles if a["title"] in calibration],
+        "report": [a for a in articles if a["title"] not in calibration],
+    }
+
+
+def questions_of(articles: Sequence[dict[str, object]]) -> list[SquadQuestion]:
+    found: list[SquadQuestion] = []
+    for article in articles:
+        for index, paragraph in enumerate(article["paragraphs"]):  # type: ignore[arg-type]
+            for qa in paragraph["qas"]:
+                answers = tuple(dict.fromkeys(a["text"] for a in qa["answers"]))
+                found.append(
+                    SquadQuestion(
+                        qid=qa["id"],
+                        article=str(article["title"]),
+                        paragraph=index,
+                        question=qa["question"].strip(),
+                        answers=answers,
+                        answerable=not qa["is_impossible"],
+                    )
+                )
+    return found
+
+
+def sample_questions(
+    articles: Sequence[dict[str, object]], *, answerable: int, unanswerable: int
+) -> list[SquadQuestion]:
+    """A fixed-seed sample; a smaller sample is always a prefix of a larger one."""
+    everything = sorted(questions_of(articles), key=lambda q: q.qid)
+    rng = random.Random(SAMPLE_SEED)
+    rng.shuffle(everything)
+    picked = [q for q in everything if q.answerable][:answerable]
+    picked += [q for q in everything if not q.answerable][:unanswerable]
+    order = {q.qid: position for position, q in enumerate(everything)}
+    return sorted(picked, key=lambda q: order[q.qid])
+
+
+def write_corpus(articles: Sequence[dict[str, object]], folder: Path) -> int:
+    """One Markdown file per paragraph; the article title is the document title."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for article in articles:
+        title = str(article["title"]).replace("_", " ")
+        for index, paragraph in enumerate(article["paragraphs"]):  # type: ignore[arg-type]
+            path = folder / paragraph_file_name(str(article["title"]), index)
+            body = f"---\ntitle: {title}\n---\n\n{paragraph['context'].strip()}\n"
+            if not path.exists() or path.read_text(encoding="utf-8") != body:
+                path.write_text(body, encoding="utf-8")
+            count += 1
+    return count
+
+
+def write_qa_file(questions: Sequence[SquadQuestion], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for question in questions:
+            handle.write(json.dumps(question.to_qa_line(), ensure_ascii=False) + "\n")
+
+
+class CachingGenerator(Generator):
+    """Wraps a generator; replies are stored in a jsonl file keyed by the exact prompt."""
+
+    def __init__(self, inner: Generator, cache_path: Path) -> None:
+        self.inner = inner
+        self.context_window = inner.context_window
+        self.cache_path = cache_path
+        self.replies: dict[str, str] = {}
+        self.hits = 0
+        if cache_path.is_file():
+            for line in cache_path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    entry = json.loads(line)
+                    self.replies[entry["key"]] = entry["reply"]
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def stream(
+        self, messages: list[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> Iterator[str]:
+        key = hashlib.sha256(
+            json.dumps(
+                [[m.role, m.content] for m in messages] + [max_tokens, temperature]
+            ).encode("utf-8")
+        ).hexdigest()
+        if key in self.replies:
+            self.hits += 1
+            yield self.replies[key]
+            return
+        parts: list[str] = []
+        for piece in self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature):
+            parts.append(piece)
+            yield piece
+        reply = "".join(parts)
+        self.replies[key] = reply
+        with self.cache_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"key": key, "reply": reply}) + "\n")
+
+
+def open_kit(work_dir: Path, *, cache: bool, load_model: bool = True):  # type: ignore[no-untyped-def]
+    from agentkit import AgentKit
+    from agentkit.embedding import load_embedder
+    from agentkit.generation import GenerationSettings, load_generator
+
+    generator: Generator | None = None
+    if load_model:
+        generator = load_generator("default", GenerationSettings(max_answer_tokens=BENCH_MAX_ANSWER_TOKENS))
+        if cache:
+            generator = CachingGenerator(generator, work_dir / "reply_cache.jsonl")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return AgentKit(home=work_dir / "home", embedder=load_embedder("default"), generator=generator)
+
+
+def build_agent(kit, half: str, articles: Sequence[dict[str, object]], work_dir: Path, *, grounding: str):  # type: ignore[no-untyped-def]
+    """The agent of one half with the given grounding; created and synced on first use."""
+    from agentkit import AgentNotFoundError
+    from agentkit.generation import GenerationSettings
+
+    name = f"squad-{half}"
+    corpus = work_dir / "corpus" / half
+    write_corpus(articles, corpus)
+    try:
+        agent = kit.get_agent(name)
+    except AgentNotFoundError:
+        agent = kit.create_agent(
+            name,
+            top_k=BENCH_TOP_K,
+            grounding=grounding,
+            generation=GenerationSettings(max_answer_tokens=BENCH_MAX_ANSWER_TOKENS),
+        )
+    agent.add_source(str(corpus))
+    return agent
+
+
+def collect(args: argparse.Namespace) -> None:
+    """Phase-1 data for calibration: hits and the raw (ungrounded) reply of every question."""
+    from agentkit.prompting import build_prompt
+
+    halves = split_articles(load_squad())
+    articles = halves[args.half]
+    questions = sample_questions(articles, answerable=args.answerable, unanswerable=args.unanswerable)
+    work_dir: Path = args.work_dir
+    work_dir.mkdir(parents=True, exist_ok=True)
+    kit = open_kit(work_dir, cache=True)
+    agent = build_agent(kit, args.half, articles, work_dir, grounding="off")
+    generator = kit.generator(agent.model, agent.generation)
+    out_path = work_dir / f"collected-{args.half}.jsonl"
+    done = set()
+    if out_path.exists():
+        done = {json.loads(line)["id"] for line in out_path.read_text().splitlines() if line.strip()}
+    with out_path.open("a", encoding="utf-8") as out:
+        for position, question in enumerate(questions, start=1):
+            if question.qid in done:
+                continue
+            started = time.perf_counter()
+            hits = agent.search(question.question, k=agent.top_k)
+            plan = build_prompt(
+                system_prompt=agent.system_prompt,
+                question=question.question,
+                hits=hits,
+                history=(),
+                context_window=generator.context_window,
+                max_answer_tokens=agent.generation.max_answer_tokens,
+                count_tokens=generator.count_tokens,
+            )
+            reply = generator.complete(
+                plan.messages,
+                max_tokens=agent.generation.max_answer_tokens,
+                temperature=agent.generation.temperature,
+            )
+            record = {
+                "id": question.qid,
+                "question": question.question,
+                "answers": list(question.answers),
+                "answerable": question.answerable,
+                "source": question.source_name,
+                "hits": [hit.to_dict() for hit in plan.sources],
+                "reply": reply,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+            print(f"{position}/{len(questions)} {record['seconds']}s {reply[:80]!r}", flush=True)
+
+
+def gate_features(agent, questions: Sequence[SquadQuestion]) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Retrieval evidence per question, measured as the gate sees it (no generation)."""
+    from agentkit.grounding import hit_similarity, prepare_sources, question_terms
+    from agentkit.support import coverage
+
+    rows: list[dict[str, object]] = []
+    for question in questions:
+        hits = agent.search(question.question, k=agent.top_k)
+        terms = question_terms(question.question)
+        evidence = prepare_sources(hits)
+        everywhere = frozenset().union(*(source.terms for source in evidence)) if evidence else frozenset()
+        rows.append(
+            {
+                "answerable": question.answerable,
+                "retrieval": max((hit_similarity(hit) for hit in hits), default=0.0),
+                "coverage": max((coverage(terms, w) for src in evidence for w in src.windows), default=0.0),
+                "names_present": all(t in everywhere for t in terms.names | terms.numbers),
+                "retrieved": any(question.source_name in hit.uri for hit in hits),
+            }
+        )
+    return rows
+
+
+def _gate_passes(row: dict[str, object], coverage_bar: float, retrieval_bar: float) -> bool:
+    return (
+        float(row["retrieval"]) >= retrieval_bar  # type: ignore[arg-type]
+        and float(row["coverage"]) >= coverage_bar - 1e-9  # type: ignore[arg-type]
+        and bool(row["names_present"])
+    )
+
+
+def calibrate(args: argparse.Namespace) -> None:
+    """Search gate thresholds on the calibration half and print the trade-off they offer."""
+    halves = split_articles(load_squad())
+    articles = halves["calibration"]
+    questions = sample_questions(articles, answerable=args.answerable, unanswerable=args.unanswerable)
+    work_dir: Path = args.work_dir
+    kit = open_kit(work_dir, cache=True, load_model=False)
+    agent = build_agent(kit, "calibration", articles, work_dir, grounding="balanced")
+    rows = gate_features(agent, questions)
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    print(f"calibration half: {len(answerable)} answerable, {len(unanswerable)} unanswerable questions")
+    print(f"retrieval hit rate (top {agent.top_k}): {sum(bool(r['retrieved']) for r in answerable) / len(answerable):.3f}")
+    print("min_question_coverage  min_retrieval_score  answerable passed  unanswerable stopped")
+    for coverage_bar in (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0):
+        for retrieval_bar in (0.2, 0.3, 0.4, 0.5):
+            passed = sum(_gate_passes(r, coverage_bar, retrieval_bar) for r in answerable) / len(answerable)
+            stopped = sum(not _gate_passes(r, coverage_bar, retrieval_bar) for r in unanswerable) / len(unanswerable)
+            print(f"{coverage_bar:>21.2f}  {retrieval_bar:>19.2f}  {passed:>17.3f}  {stopped:>20.3f}")
+
+
+def report(args: argparse.Namespace) -> None:
+    """The tables: the report half asked through `Agent.evaluate`, one column per grounding mode."""
+    from agentkit.evaluation import format_comparison
+
+    halves = split_articles(load_squad())
+    articles = halves["report"]
+    questions = sample_questions(articles, answerable=args.answerable, unanswerable=args.unanswerable)
+    work_dir: Path = args.work_dir
+    qa_path = work_dir / f"qa-report-{args.answerable}-{args.unanswerable}.jsonl"
+    write_qa_file(questions, qa_path)
+    kit = open_kit(work_dir, cache=not args.no_cache)
+    agent = build_agent(kit, "report", articles, work_dir, grounding="balanced")
+    reports = {}
+    for mode in args.modes.split(","):
+        # One index, several settings: the handle's grounding is what `agentkit create
+        # --grounding` would have stored.
+        agent.grounding = mode
+        started = time.perf_counter()
+
+        def show(done: int, total: int, result: object, mode: str = mode, started: float = started) -> None:
+            if done % 25 == 0 or done == total:
+                print(f"  [{mode}] {done}/{total} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+
+        reports[f"grounding: {mode}"] = agent.evaluate(
+            qa_path, report_path=work_dir / f"report-{mode}.jsonl", progress=show
+        )
+    print(f"SQuAD 2.0 dev, report half ({len(articles)} articles), {qa_path.name}, top_k={agent.top_k}, "
+          f"max answer tokens={BENCH_MAX_ANSWER_TOKENS}")
+    print(format_comparison(reports))
+    (work_dir / "tables.json").write_text(
+        json.dumps({name: r.to_dict() for name, r in reports.items()}, indent=2), encoding="utf-8"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    commands = parser.add_subparsers(dest="command", required=True)
+    collect_parser = commands.add_parser("collect", help="store hits and raw replies for calibration")
+    collect_parser.add_argument("--half", choices=["calibration", "report"], default="calibration")
+    for sub in (collect_parser, commands.add_parser("calibrate", help="search the gate thresholds"),
+                commands.add_parser("report", help="print the tables (grounding off vs balanced vs strict)")):
+        sub.add_argument("--answerable", type=int, default=300)
+        sub.add_argument("--unanswerable", type=int, default=300)
+        if sub.prog.endswith("report"):
+            sub.add_argument("--modes", default="off,balanced,strict", help="comma-separated grounding modes")
+            sub.add_argument("--no-cache", action="store_true", help="do not reuse cached model replies")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    {"collect": collect, "calibrate": calibrate, "report": report}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
