@@ -11,7 +11,13 @@ The public API is what this module exports; the CLI uses nothing else. Heavy lib
     print(answer.text, [c.uri for c in answer.citations])
 """
 
-from agentkit.agent import Agent, SourceInfo, SourceNotFoundError
+import os
+
+# OpenMP threads (torch, FAISS, llama.cpp) that spin while waiting make a busy laptop crawl;
+# set before any of them loads. A user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from agentkit.agent import Agent, SourceInfo, SourceNotFoundError  # noqa: E402
 from agentkit.answering import AnswerStream
 from agentkit.chunking import ChunkingSettings
 from agentkit.conversation import Conversation, ConversationNotFoundError

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from agentkit.answering import AnsweringSettings, AnswerStream, answer_stream
 from agentkit.generation import ChatMessage, GenerationSettings
-from agentkit.ingest import SourceSpec, SourceSyncReport, SyncReport, sync_source
+from agentkit.ingest import SourceSpec, SourceSyncReport, SyncReport, source_totals, sync_source
 from agentkit.locking import agent_write_lock, write_lock_timeout_s
 from agentkit.prompting import DEFAULT_SYSTEM_PROMPT
 from agentkit.results import Answer, SearchHit
@@ -151,7 +151,7 @@ class Agent:
             ).all()
             infos = []
             for row in rows:
-                documents, chunks = _source_counts(session, row.id)
+                documents, chunks = source_totals(session, row.id)
                 infos.append(
                     SourceInfo(
                         id=row.id,
@@ -479,16 +479,3 @@ def normalize_location(location: str) -> str:
     if not path.exists():
         raise ConnectorError(f"{location} does not exist; check the path")
     return str(path.resolve())
-
-
-def _source_counts(session: Any, source_id: int) -> tuple[int, int]:
-    documents = session.scalar(
-        select(func.count()).select_from(DocumentRow).where(DocumentRow.source_id == source_id)
-    )
-    chunks = session.scalar(
-        select(func.count())
-        .select_from(ChunkRow)
-        .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
-        .where(DocumentRow.source_id == source_id)
-    )
-    return int(documents or 0), int(chunks or 0)

@@ -37,6 +37,7 @@ from agentkit.grounding import (
     is_refusal,
     should_attempt_answer,
     thresholds_for,
+    without_unfinished_tail,
 )
 from agentkit.prompting import build_prompt
 from agentkit.results import Answer, Citation, SearchHit
@@ -208,7 +209,9 @@ class _SentenceStreamer:
     def feed(self, text_so_far: str, *, final: bool = False) -> Iterator[str]:
         """Judge the sentences completed so far; yield the supported ones not yet shown."""
         sentences = split_sentences(text_so_far)
-        if not final:
+        if final:
+            sentences = without_unfinished_tail(sentences)
+        else:
             # The last sentence may still grow; one that is only "[" may be a citation mark
             # that belongs to the sentence before it.
             complete = len(sentences) - 1

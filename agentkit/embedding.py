@@ -96,9 +96,7 @@ class SentenceTransformerEmbedder(Embedder):
                 f"cannot load the sentence-transformers model at {model_path}: {error}"
             ) from error
         # Newer sentence-transformers renamed the method; use whichever the installed one has.
-        get_dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        get_dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         dimension = get_dimension()
         if dimension is None:
             raise EmbedderError(f"{model_path}: the model does not report its dimension")
@@ -109,6 +107,18 @@ class SentenceTransformerEmbedder(Embedder):
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
         )
         return vectors
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query on one thread: measured 13-16 ms, against 230-450 ms with torch's two
+        threads on a busy 2-core machine (see benchmarks/retrieval_beir.py --single-thread)."""
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return super().embed_query(text)
+        finally:
+            torch.set_num_threads(threads)
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -217,6 +217,8 @@ def normalize_answer(text: str) -> str:
 
 def contains_answer(answer: str, expected: Iterable[str]) -> bool:
     """Whether the normalised answer contains a normalised expected answer as whole words."""
+    if isinstance(expected, str):  # one answer, not its characters
+        expected = [expected]
     haystack = f" {normalize_answer(answer)} "
     for gold in expected:
         needle = normalize_answer(gold)
@@ -227,6 +229,8 @@ def contains_answer(answer: str, expected: Iterable[str]) -> bool:
 
 def token_f1(answer: str, expected: Iterable[str]) -> float:
     """The best SQuAD token F1 of `answer` against the expected answers."""
+    if isinstance(expected, str):
+        expected = [expected]
     predicted = normalize_answer(answer).split()
     best = 0.0
     for gold in expected:

@@ -336,12 +336,26 @@ def ground_answer(
         return GroundedAnswer("", (), True, "there are no sources to support an answer")
     grounder = SentenceGrounder(sources, thresholds=thresholds, embedder=embedder)
     reports: list[SentenceReport] = []
-    for sentence in sentences:
+    for sentence in without_unfinished_tail(sentences):
         report = grounder.judge(sentence)
         reports.append(report)
         if report.refusal:
             break  # what follows "I don't know" is not an answer
     return conclude(reports, mode)
+
+
+def without_unfinished_tail(sentences: Sequence[str]) -> list[str]:
+    """Drop a last sentence that the token limit cut off mid-way (no final punctuation).
+
+    It is not a claim the model finished making, so it neither counts against the answer
+    nor is shown. A reply that is one unfinished sentence is kept: it is all there is.
+    """
+    if len(sentences) > 1 and not _FINISHED.search(sentences[-1]):
+        return list(sentences[:-1])
+    return list(sentences)
+
+
+_FINISHED = re.compile(r"[.!?:;][\"')\]\s]*(?:\[\d{1,3}\]\s*)*[.!?]?\s*$")
 
 
 def conclude(reports: Sequence[SentenceReport], mode: GroundingMode) -> GroundedAnswer:

@@ -107,6 +107,10 @@ class VectorIndex:
 
         if len(self) == 0 or k <= 0:
             return []
+        import faiss
+
+        # One query gains nothing from OpenMP threads, which only contend with the embedder.
+        faiss.omp_set_num_threads(1)
         matrix = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         scores, ids = self._index.search(matrix, min(k, len(self)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]

@@ -256,7 +256,7 @@ def sync_source(
         new_version = old_version + 1 if (removed_chunk_ids or added_ids) else old_version
         agent.index_version = new_version
         report.source_id = source.id
-        report.documents, report.chunks = _source_totals(session, source.id)
+        report.documents, report.chunks = source_totals(session, source.id)
         index_update = IndexUpdate(
             removed_ids=removed_chunk_ids, added_ids=added_ids, added_vectors=vectors, added_texts=texts
         )
@@ -449,7 +449,8 @@ def _insert_documents(
     return [row.id for row in chunk_rows]
 
 
-def _source_totals(session: Session, source_id: int) -> tuple[int, int]:
+def source_totals(session: Session, source_id: int) -> tuple[int, int]:
+    """Number of documents and chunks a source holds."""
     documents = session.scalar(
         select(func.count()).select_from(DocumentRow).where(DocumentRow.source_id == source_id)
     )

@@ -61,6 +61,7 @@ class Retriever:
             raise SearchError("k must be at least 1")
         if not query.strip():
             return []
+        begin_snapshot(session)
         version = self._sql_version(session)
         if mode == "lexical":
             lexical = self._lexical_search(session, version, query, k)
@@ -109,6 +110,21 @@ class Retriever:
             loaded = self.index_files.load(session, agent_id=self.agent_id, index_version=version)
             self._vectors, self._version = loaded.vectors, version
         return self._vectors
+
+
+def begin_snapshot(session: Session) -> None:
+    """Make every read of this transaction see one committed state of the database.
+
+    The version check, the index and the chunk rows must agree even while a sync commits.
+    pysqlite only opens a transaction before a write, so each SELECT would otherwise see the
+    latest commit; in WAL mode an explicit BEGIN gives the reads one snapshot. PostgreSQL's
+    default READ COMMITTED has the same gap; REPEATABLE READ closes it.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
+    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
 def hits_for_chunks(

@@ -36,8 +36,7 @@ class ScriptedGenerator(Generator):
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
         self.prompts.append(list(messages))
         reply = self.replies.pop(0) if self.replies else self._echo_first_source(messages)
-        for word in re.findall(r"\S+\s*", reply):
-            yield word
+        yield from re.findall(r"\S+\s*", reply)
 
     @staticmethod
     def _echo_first_source(messages: list[ChatMessage]) -> str:

@@ -358,3 +358,10 @@ def test_strict_mode_asks_more_of_the_retrieval_evidence() -> None:
     assert balanced.min_question_coverage <= decision.question_coverage < strict.min_question_coverage
     assert decision.answer
     assert not should_attempt_answer(question, SOURCES, strict).answer
+
+
+def test_a_sentence_cut_off_by_the_token_limit_does_not_void_a_strict_answer() -> None:
+    raw = "Rollo was the leader of the Norse raiders [1]. He later became the first King of"
+    grounded = ground_answer(raw, SOURCES, question="Who?", mode="strict", thresholds=LOOSE)
+    assert not grounded.abstained
+    assert grounded.text == "Rollo was the leader of the Norse raiders [1]."

@@ -6,10 +6,10 @@ the `alembic` command line (run from the repository, see alembic.ini) passes a U
 
 from __future__ import annotations
 
-from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from agentkit.store.models import Base
+from alembic import context
 
 config = context.config
 target_metadata = Base.metadata
