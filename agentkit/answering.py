@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from agentkit.generation import ChatMessage, GenerationSettings, Generator
 from agentkit.grounding import (
     DEFAULT_ABSTENTION_MESSAGE,
+    GROUNDING_MODES,
     GateDecision,
     GroundedAnswer,
     GroundingMode,
@@ -231,13 +232,10 @@ class _SentenceStreamer:
 
 
 def _grounding_mode(value: str) -> GroundingMode:
-    if value == "strict":
-        return "strict"
-    if value == "off":
-        return "off"
-    if value == "balanced":
-        return "balanced"
-    raise ValueError(f"grounding must be strict, balanced or off, got {value!r}")
+    for mode in GROUNDING_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, got {value!r}")
 
 
 def _closest(hits: Sequence[SearchHit]) -> list[Citation]:

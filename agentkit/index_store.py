@@ -201,10 +201,7 @@ class AgentIndexFiles:
     def load_lexical(self, session: Session, *, agent_id: int, index_version: int) -> LexicalIndex:
         """The lexical index at exactly `index_version`; rebuilt from SQL (and saved) if the file
         is missing, damaged or lags."""
-        try:
-            lexical = LexicalIndex.load(self.lexical_path)
-        except LexicalIndexError:
-            lexical = None
+        lexical = self._read_lexical()
         if lexical is not None and lexical.version == index_version:
             return lexical
         lexical = self._rebuild_lexical(session, agent_id)
@@ -215,16 +212,20 @@ class AgentIndexFiles:
         self, session: Session, agent_id: int, old_version: int, new_version: int, change: IndexUpdate
     ) -> None:
         """Apply a committed change to the lexical file, or rebuild it if it was not at `old_version`."""
-        try:
-            lexical = LexicalIndex.load(self.lexical_path)
-        except LexicalIndexError:
-            lexical = None
+        lexical = self._read_lexical()
         if lexical is not None and lexical.version == old_version:
             lexical.remove(change.removed_ids)
             lexical.add(change.added_ids, change.added_texts)
         else:  # SQL already holds the change
             lexical = self._rebuild_lexical(session, agent_id)
         self._save_lexical(lexical, new_version)
+
+    def _read_lexical(self) -> LexicalIndex | None:
+        """The lexical file as stored, or None when it is missing or damaged (SQL rebuilds it)."""
+        try:
+            return LexicalIndex.load(self.lexical_path)
+        except LexicalIndexError:
+            return None
 
     def _rebuild_lexical(self, session: Session, agent_id: int) -> LexicalIndex:
         ids, texts = read_agent_chunk_texts(session, agent_id)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from agentkit.chunking import ChunkingSettings
 from agentkit.embedding import DEFAULT_EMBEDDER_ID, Embedder, EmbedderError, load_embedder
 from agentkit.generation import DEFAULT_MODEL, GenerationSettings, Generator
+from agentkit.grounding import GROUNDING_MODES
 from agentkit.store import (
     AgentRow,
     ensure_schema,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from agentkit.agent import Agent
     from agentkit.ingest import SyncReport
 
-GROUNDING_MODES = ("strict", "balanced", "off")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
