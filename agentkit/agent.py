@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from agentkit.answerability import shipped_model
 from agentkit.answering import AnsweringSettings, AnswerStream, answer_stream
 from agentkit.generation import ChatMessage, GenerationSettings
 from agentkit.ingest import SourceSpec, SourceSyncReport, SyncReport, source_totals, sync_source
@@ -319,6 +320,7 @@ class Agent:
                 grounding=self.grounding,
                 abstention_message=self.abstention_message,
                 generation=self.generation,
+                answerability=shipped_model(self.embedder_id),
             ),
         )
 
@@ -344,17 +346,20 @@ class Agent:
 
         items = read_qa_file(Path(qa_file)) if isinstance(qa_file, (str, Path)) else list(qa_file)
         retrieved: dict[str, list[SearchHit]] = {}
+        decisions: dict[str, str] = {}
 
         def ask(question: str) -> Answer:
             stream = self.stream(question)
             answer = stream.finish()
             retrieved[question] = stream.trace.hits
+            decisions[question] = stream.trace.decision()
             return answer
 
         return evaluate(
             ask,
             items,
             retrieve=lambda question: retrieved.get(question, []),
+            explain=decisions.get,
             report_path=Path(report_path) if report_path is not None else None,
             label=f"{self.name} (grounding: {self.grounding})",
             progress=progress,

@@ -9,8 +9,10 @@ How the agent's `grounding` setting shapes this (see `agentkit.grounding`):
   otherwise the model's reply is checked sentence by sentence before anyone sees it: in
   `balanced` each sentence is shown, with its verified [n] marks, as soon as it is complete
   and supported; in `strict` the answer is shown whole at the end (one unsupported sentence
-  anywhere voids it). Unverified words are never streamed. An abstention is the agent's
-  abstention message and lists the closest sources found.
+  anywhere voids it). Unverified words are never streamed. When the gate let the question
+  through but the reply is void, the answer is the best-matching source sentence, quoted
+  (`agentkit.quoting`). An abstention is the agent's abstention message and lists the
+  closest sources found.
 - `off`: the model is always called (when anything was retrieved) and its words are streamed
   as they come; the answer cites every source the prompt held.
 """
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from agentkit.answerability import AnswerabilityModel
 from agentkit.generation import ChatMessage, GenerationSettings, Generator
 from agentkit.grounding import (
     DEFAULT_ABSTENTION_MESSAGE,
@@ -36,11 +39,13 @@ from agentkit.grounding import (
     conclude,
     ground_answer,
     is_refusal,
+    question_terms,
     should_attempt_answer,
     thresholds_for,
     without_unfinished_tail,
 )
 from agentkit.prompting import build_prompt
+from agentkit.quoting import best_quote, quoted_answer
 from agentkit.results import Answer, Citation, SearchHit
 from agentkit.support import split_sentences
 
@@ -67,6 +72,7 @@ class AnsweringSettings:
     abstention_message: str | None
     generation: GenerationSettings
     thresholds: GroundingThresholds | None = None  # None: the calibrated ones of `grounding`
+    answerability: AnswerabilityModel | None = None  # None: the one shipped for the default embedder
 
 
 @dataclass
@@ -77,6 +83,18 @@ class AnswerTrace:
     gate: GateDecision | None = None
     raw_reply: str | None = None
     grounded: GroundedAnswer | None = None
+
+    def decision(self) -> str:
+        """One line on why the answer is what it is (gate, grounding, quote)."""
+        parts: list[str] = []
+        if not self.hits:
+            return "nothing was retrieved"
+        if self.gate is not None:
+            probability = "" if self.gate.answerability is None else f" (answerability {self.gate.answerability:.2f})"
+            parts.append(f"gate: {self.gate.reason}{probability}")
+        if self.grounded is not None:
+            parts.append(f"grounding: {self.grounded.reason}")
+        return "; ".join(parts) or "grounding is off"
 
 
 class AnswerStream:
@@ -128,7 +146,7 @@ def answer_stream(
             return
         if mode != "off":
             # The standalone query: a follow-up's own words lack the topic.
-            stream.trace.gate = should_attempt_answer(search_query, hits, thresholds)
+            stream.trace.gate = should_attempt_answer(search_query, hits, thresholds, settings.answerability)
             if not stream.trace.gate.answer:
                 yield from abstain(hits)
                 return
@@ -167,6 +185,12 @@ def answer_stream(
                 thresholds=thresholds,
                 embedder=embedder,
             )
+        if grounded.abstained and mode != "off" and not _model_refused(stream.trace.raw_reply):
+            # The gate found the evidence strong but the model's words are not supported:
+            # answer with the source sentence that best matches the question, verbatim.
+            grounded = _quoted(grounded, search_query, plan.sources)
+            if not grounded.abstained:
+                yield grounded.text
         stream.trace.grounded = grounded
         if grounded.abstained:
             if mode == "off":
@@ -188,7 +212,7 @@ def answer_stream(
             question=question,
             search_query=search_query,
         )
-        if mode == "strict":
+        if mode == "strict" and not grounded.quoted:
             yield grounded.text
 
     stream._pieces = pieces()
@@ -236,6 +260,26 @@ def _grounding_mode(value: str) -> GroundingMode:
         if value == mode:
             return mode
     raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, got {value!r}")
+
+
+def _model_refused(reply: str) -> bool:
+    sentences = split_sentences(reply)
+    return bool(sentences) and is_refusal(sentences[0])
+
+
+def _quoted(grounded: GroundedAnswer, query: str, sources: Sequence[SearchHit]) -> GroundedAnswer:
+    """The best source sentence in place of an unsupported reply; `grounded` itself if none fits."""
+    quote = best_quote(question_terms(query), sources)
+    if quote is None:
+        return grounded
+    return GroundedAnswer(
+        text=quoted_answer(quote),
+        cited_numbers=(quote.number,),
+        abstained=False,
+        reason=f"quoted source [{quote.number}] because {grounded.reason}",
+        sentence_reports=grounded.sentence_reports,
+        quoted=True,
+    )
 
 
 def _closest(hits: Sequence[SearchHit]) -> list[Citation]:

@@ -25,6 +25,8 @@ Metrics (`EvaluationReport.metrics`):
 - hallucination_rate: share of unanswerable questions that got an answer anyway;
 - overall_accuracy: answerable questions answered with the right answer plus unanswerable
   questions abstained, over all questions (always abstaining scores the unanswerable share);
+- citations_supported: of the inline [n] marks shown, the share whose cited chunk holds the
+  sentence they stand in (`check_citations`); "-" when no answer carried a mark;
 - latency p50 / p95 in seconds.
 """
 
@@ -43,6 +45,8 @@ from typing import Any
 
 from agentkit.results import Answer, SearchHit
 
+# The share of a sentence's weighted terms a cited chunk must hold (grounding's default bar).
+CITATION_SUPPORT = 0.6
 _ALLOWED_KEYS = frozenset({"id", "question", "answer", "source", "answerable"})
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—"}
@@ -78,6 +82,9 @@ class QuestionResult:
     token_f1: float
     latency_s: float
     error: str | None = None
+    decision: str | None = None  # why the agent answered, quoted or abstained
+    citation_marks: int = 0  # inline [n] marks in the answer
+    supported_marks: int = 0  # ... whose cited chunk holds the sentence they stand in
 
     @property
     def correct(self) -> bool:
@@ -101,6 +108,9 @@ class QuestionResult:
             "retrieved_expected_source": self.retrieved_expected_source,
             "cited_sources": list(self.cited_sources),
             "latency_s": round(self.latency_s, 3),
+            "decision": self.decision,
+            "citation_marks": self.citation_marks,
+            "supported_marks": self.supported_marks,
             "error": self.error,
         }
 
@@ -258,6 +268,7 @@ def evaluate(
     items: Sequence[EvaluationItem],
     *,
     retrieve: Callable[[str], Sequence[SearchHit]] | None = None,
+    explain: Callable[[str], str | None] | None = None,
     report_path: Path | None = None,
     label: str = "",
     progress: Callable[[int, int, QuestionResult], None] | None = None,
@@ -266,6 +277,7 @@ def evaluate(
 
     `retrieve` gives the retrieved sources for the retrieval hit rate; without it the sources
     an answer lists (its citations, or the closest sources of an abstention) are used.
+    `explain` gives why the agent answered as it did (written to the per-question report).
     """
     report = EvaluationReport(label=label)
     for position, item in enumerate(items, start=1):
@@ -286,6 +298,7 @@ def evaluate(
             else:
                 retrieved_hit = source_matches(item.source, cited)
         answered_text = "" if answer.abstained else answer.text
+        marks, supported_marks = (0, 0) if answer.abstained else check_citations(answer)
         result = QuestionResult(
             item=item,
             answer_text=answer.text,
@@ -296,6 +309,9 @@ def evaluate(
             token_f1=token_f1(answered_text, item.answers) if item.answers else 0.0,
             latency_s=latency,
             error=error,
+            decision=explain(item.question) if explain is not None and error is None else None,
+            citation_marks=marks,
+            supported_marks=supported_marks,
         )
         report.results.append(result)
         if progress is not None:
@@ -303,6 +319,37 @@ def evaluate(
     if report_path is not None:
         report.write_report(report_path)
     return report
+
+
+def check_citations(answer: Answer) -> tuple[int, int]:
+    """(inline [n] marks, marks whose cited chunk supports their sentence).
+
+    A mark is supported when the chunk it names holds, in one two-sentence window, at least
+    `CITATION_SUPPORT` of the sentence's weighted terms and every name and number of it: the
+    same test grounding applies, here applied to whatever the agent showed.
+    """
+    from agentkit.support import (
+        cited_numbers,
+        extract_terms,
+        prepare_source,
+        score_support,
+        split_sentences,
+        strip_citations,
+    )
+
+    by_number = {citation.n: citation for citation in answer.citations}
+    marks = supported = 0
+    for sentence in split_sentences(answer.text):
+        terms = extract_terms(strip_citations(sentence))
+        for number in cited_numbers(sentence):
+            marks += 1
+            citation = by_number.get(number)
+            if citation is None or not terms:
+                continue
+            score = score_support(terms, prepare_source(number, citation.text, title=citation.title))
+            if score.lexical >= CITATION_SUPPORT and not score.missing:
+                supported += 1
+    return marks, supported
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -337,6 +384,8 @@ def compute_metrics(results: Sequence[QuestionResult]) -> dict[str, float | int 
         "abstention_recall": _share(sum(r.abstained for r in unanswerable), len(unanswerable)),
         "hallucination_rate": _share(sum(not r.abstained for r in unanswerable), len(unanswerable)),
         "overall_accuracy": _share(sum(r.correct for r in results), len(results)),
+        "citation_marks": sum(r.citation_marks for r in results),
+        "citations_supported": _share(sum(r.supported_marks for r in results), sum(r.citation_marks for r in results)),
         "errors": sum(r.error is not None for r in results),
         "latency_p50_s": _percentile(latencies, 0.50),
         "latency_p95_s": _percentile(latencies, 0.95),
@@ -354,6 +403,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("abstention_precision", "abstention precision", "pct"),
     ("hallucination_rate", "hallucination rate (unanswerable answered)", "pct"),
     ("overall_accuracy", "overall accuracy", "pct"),
+    ("citations_supported", "[n] marks whose chunk holds the sentence", "pct"),
     ("latency_p50_s", "latency p50 (s)", "seconds"),
     ("latency_p95_s", "latency p95 (s)", "seconds"),
     ("errors", "errors", "count"),

@@ -277,10 +277,10 @@ def collect(args: argparse.Namespace) -> None:
             print(f"{position}/{len(questions)} {record['seconds']}s {reply[:80]!r}", flush=True)
 
 
-def gate_features(agent, questions: Sequence[SquadQuestion]) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
-    """Retrieval evidence per question, measured as the gate sees it (no generation)."""
+def gate_evidence(agent, questions: Sequence[SquadQuestion]) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """What the gate sees for each question (no generation): its features and hard checks."""
+    from agentkit.answerability import measure_evidence
     from agentkit.grounding import hit_similarity, prepare_sources, question_terms
-    from agentkit.support import coverage
 
     rows: list[dict[str, object]] = []
     for question in questions:
@@ -288,11 +288,14 @@ def gate_features(agent, questions: Sequence[SquadQuestion]) -> list[dict[str, o
         terms = question_terms(question.question)
         evidence = prepare_sources(hits)
         everywhere = frozenset().union(*(source.terms for source in evidence)) if evidence else frozenset()
+        similarities = [hit_similarity(hit) for hit in hits]
         rows.append(
             {
                 "answerable": question.answerable,
-                "retrieval": max((hit_similarity(hit) for hit in hits), default=0.0),
-                "coverage": max((coverage(terms, w) for src in evidence for w in src.windows), default=0.0),
+                "features": measure_evidence(terms, question.question, hits, evidence, similarities).features
+                if hits
+                else None,
+                "retrieval": max(similarities, default=0.0),
                 "names_present": all(t in everywhere for t in terms.names | terms.numbers),
                 "retrieved": any(question.source_name in hit.uri for hit in hits),
             }
@@ -300,33 +303,82 @@ def gate_features(agent, questions: Sequence[SquadQuestion]) -> list[dict[str, o
     return rows
 
 
-def _gate_passes(row: dict[str, object], coverage_bar: float, retrieval_bar: float) -> bool:
+def _gate_passes(row: dict[str, object], probability: float, thresholds) -> bool:  # type: ignore[no-untyped-def]
     return (
-        float(row["retrieval"]) >= retrieval_bar  # type: ignore[arg-type]
-        and float(row["coverage"]) >= coverage_bar - 1e-9  # type: ignore[arg-type]
+        row["features"] is not None
+        and float(row["retrieval"]) >= thresholds.min_retrieval_score  # type: ignore[arg-type]
         and bool(row["names_present"])
+        and row["features"][0] >= thresholds.min_question_coverage - 1e-9  # type: ignore[index]
+        and probability >= thresholds.min_answerability
     )
 
 
+def area_under_curve(scores: Sequence[float], labels: Sequence[bool]) -> float:
+    """ROC AUC: the chance that a random answerable question outscores a random unanswerable one."""
+    positives = [s for s, y in zip(scores, labels, strict=True) if y]
+    negatives = [s for s, y in zip(scores, labels, strict=True) if not y]
+    ordered = sorted(negatives)
+    import bisect
+
+    wins = sum(bisect.bisect_left(ordered, s) + 0.5 * (bisect.bisect_right(ordered, s) - bisect.bisect_left(ordered, s))
+               for s in positives)
+    return wins / (len(positives) * len(negatives))
+
+
 def calibrate(args: argparse.Namespace) -> None:
-    """Search gate thresholds on the calibration half and print the trade-off they offer."""
+    """Fit the answerability model on every question of the calibration half and write it
+    into the package; print the trade-off its bars offer (gate only, no generation)."""
+    from dataclasses import replace
+
+    from agentkit.answerability import MODEL_PATH, fit_logistic, without_similarity
+    from agentkit.grounding import thresholds_for
+
     halves = split_articles(load_squad())
     articles = halves["calibration"]
-    questions = sample_questions(articles, answerable=args.answerable, unanswerable=args.unanswerable)
+    questions = sorted(questions_of(articles), key=lambda q: q.qid)
     work_dir: Path = args.work_dir
     kit = open_kit(work_dir, cache=True, load_model=False)
     agent = build_agent(kit, "calibration", articles, work_dir, grounding="balanced")
-    rows = gate_features(agent, questions)
-    answerable = [r for r in rows if r["answerable"]]
-    unanswerable = [r for r in rows if not r["answerable"]]
-    print(f"calibration half: {len(answerable)} answerable, {len(unanswerable)} unanswerable questions")
-    print(f"retrieval hit rate (top {agent.top_k}): {sum(bool(r['retrieved']) for r in answerable) / len(answerable):.3f}")
-    print("min_question_coverage  min_retrieval_score  answerable passed  unanswerable stopped")
-    for coverage_bar in (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0):
-        for retrieval_bar in (0.2, 0.3, 0.4, 0.5):
-            passed = sum(_gate_passes(r, coverage_bar, retrieval_bar) for r in answerable) / len(answerable)
-            stopped = sum(not _gate_passes(r, coverage_bar, retrieval_bar) for r in unanswerable) / len(unanswerable)
-            print(f"{coverage_bar:>21.2f}  {retrieval_bar:>19.2f}  {passed:>17.3f}  {stopped:>20.3f}")
+    rows = gate_evidence(agent, questions)
+    usable = [r for r in rows if r["features"] is not None]
+    labels_used = [bool(r["answerable"]) for r in usable]
+    described = (
+        f"SQuAD 2.0 dev, calibration half ({len(articles)} articles, {len(usable)} questions), "
+        f"hybrid retrieval, top_k {agent.top_k}"
+    )
+    model = replace(
+        fit_logistic([r["features"] for r in usable], labels_used),  # type: ignore[misc]
+        calibration=f"{described}, {agent.embedder_id} embedder",
+    )
+    words_only = replace(
+        fit_logistic([without_similarity(r["features"]) for r in usable], labels_used),  # type: ignore[arg-type]
+        calibration=f"{described}, similarity features unused (any embedder)",
+    )
+    if args.write:
+        document = {"models": {"with_similarity": model.to_json(), "words_only": words_only.to_json()}}
+        MODEL_PATH.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {MODEL_PATH}")
+    probabilities = [model.probability(r["features"]) if r["features"] is not None else 0.0 for r in rows]  # type: ignore[arg-type]
+    labels = [bool(r["answerable"]) for r in rows]
+    answerable = sum(labels)
+    print(f"calibration half: {answerable} answerable, {len(rows) - answerable} unanswerable questions")
+    print(f"retrieval hit rate (top {agent.top_k}): "
+          f"{sum(bool(r['retrieved']) for r in rows if r['answerable']) / answerable:.3f}")
+    words_auc = area_under_curve(
+        [words_only.probability(without_similarity(r["features"])) if r["features"] else 0.0 for r in rows], labels  # type: ignore[arg-type]
+    )
+    print(f"answerability AUC: {area_under_curve(probabilities, labels):.3f} (words only: {words_auc:.3f}); "
+          f"window coverage alone: {area_under_curve([r['features'][0] if r['features'] else 0.0 for r in rows], labels):.3f}")  # type: ignore[index]
+    for name, weight in sorted(zip(model.to_json()["features"], model.weights, strict=True), key=lambda t: -abs(t[1])):  # type: ignore[arg-type]
+        print(f"  {name:24s} {weight:+.3f}")
+    print("min_answerability  answerable passed  unanswerable stopped   (gate only)")
+    base = thresholds_for("balanced")
+    for bar in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75):
+        bars = replace(base, min_answerability=bar)
+        passed = [_gate_passes(r, p, bars) for r, p in zip(rows, probabilities, strict=True)]
+        share_passed = sum(p for p, y in zip(passed, labels, strict=True) if y) / answerable
+        share_stopped = sum(not p for p, y in zip(passed, labels, strict=True) if not y) / (len(rows) - answerable)
+        print(f"{bar:>17.2f}  {share_passed:>17.3f}  {share_stopped:>20.3f}")
 
 
 def report(args: argparse.Namespace) -> None:
@@ -369,7 +421,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     collect_parser = commands.add_parser("collect", help="store hits and raw replies for calibration")
     collect_parser.add_argument("--half", choices=["calibration", "report"], default="calibration")
-    for sub in (collect_parser, commands.add_parser("calibrate", help="search the gate thresholds"),
+    calibrate_parser = commands.add_parser("calibrate", help="fit the answerability model, print its bars")
+    calibrate_parser.add_argument("--write", action="store_true", help="write agentkit/answerability.json")
+    for sub in (collect_parser, calibrate_parser,
                 commands.add_parser("report", help="print the tables (grounding off vs balanced vs strict)")):
         sub.add_argument("--answerable", type=int, default=300)
         sub.add_argument("--unanswerable", type=int, default=300)

@@ -176,7 +176,14 @@ def test_agent_evaluate_measures_grounded_answers(kit, tmp_path: Path, scripted_
     assert metrics["retrieval_hit_rate"] == 1.0
     assert metrics["abstention_recall"] == 1.0 and metrics["hallucination_rate"] == 0.0
     assert len(scripted_generator.prompts) == 1  # the unanswerable question never reached the model
-    assert len((tmp_path / "per-question.jsonl").read_text().splitlines()) == 2
+    lines = [json.loads(line) for line in (tmp_path / "per-question.jsonl").read_text().splitlines()]
+    assert len(lines) == 2
+    # The report says why: the answered question passed the gate and its sentence was
+    # supported; the other one was stopped by the gate.
+    answered, stopped = sorted(lines, key=lambda line: line["abstained"])
+    assert "gate: retrieval evidence is sufficient" in answered["decision"]
+    assert "grounding: every sentence is supported" in answered["decision"]
+    assert stopped["decision"].startswith("gate: ") and "sufficient" not in stopped["decision"]
 
 
 def test_eval_command_prints_table_json_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,3 +211,22 @@ def test_eval_command_prints_table_json_and_report(tmp_path: Path, monkeypatch: 
     failed = runner.invoke(cli, ["eval", "zorblat", str(bad)])
     assert failed.exit_code != 0
     assert f"{bad}, line 1" in failed.output
+
+
+def test_citation_check_counts_marks_whose_chunk_holds_the_sentence() -> None:
+    from agentkit.evaluation import check_citations
+    from agentkit.results import Citation
+
+    def cite(n: int, text: str) -> Citation:
+        return Citation(n=n, title="t", uri=f"/d/{n}.md", page=None, chunk_id=n, score=1.0, text=text)
+
+    sources = [cite(1, "The Zorblat daemon listens on port 7421."), cite(2, "A cluster holds at most 12 nodes.")]
+    right = Answer("The daemon listens on port 7421 [1]. A cluster holds at most 12 nodes [2].", sources)
+    assert check_citations(right) == (2, 2)
+    wrong = Answer("The daemon listens on port 7421 [2]. It was written in 1999 [1].", sources)
+    assert check_citations(wrong) == (2, 0)
+    dangling = Answer("The daemon listens on port 7421 [3].", sources)
+    assert check_citations(dangling) == (1, 0)
+    report = evaluate(lambda q: wrong if q == "a" else right, [EvaluationItem("a", ("7421",)), EvaluationItem("b", ("7421",))])
+    assert report.metrics["citations_supported"] == 0.5
+    assert "[n] marks whose chunk holds the sentence" in report.format_table()

@@ -266,11 +266,28 @@ def test_agent_abstains_without_calling_the_model_when_sources_lack_the_topic(
     assert scripted_generator.prompts == []
 
 
-def test_agent_drops_an_answer_from_memory(kit: AgentKit, tmp_path: Path, scripted_generator: ScriptedGenerator) -> None:
+def test_agent_replaces_an_answer_from_memory_with_the_source_sentence(
+    kit: AgentKit, tmp_path: Path, scripted_generator: ScriptedGenerator
+) -> None:
     agent = _kettle_agent(kit, tmp_path, abstention_message="Sorry, my manuals do not say.")
     scripted_generator.enqueue("The Lumo kettle boils in 2 minutes, said Dieter Rams in 1961 [1].")
-    answer = agent.ask("How fast does the Lumo kettle boil?")
+    stream = agent.stream("How fast does the Lumo kettle boil?")
+    shown = "".join(stream)
+    answer = stream.finish()
     assert len(scripted_generator.prompts) == 1
+    assert not answer.abstained
+    assert answer.text == shown == "The Lumo kettle boils 4 litres in 6 minutes [1]."
+    [citation] = answer.citations
+    assert citation.n == 1 and "boils 4 litres in 6 minutes" in citation.text
+    assert stream.trace.grounded is not None and stream.trace.grounded.quoted
+
+
+def test_agent_abstains_when_the_model_does_not_know_even_if_a_quote_exists(
+    kit: AgentKit, tmp_path: Path, scripted_generator: ScriptedGenerator
+) -> None:
+    agent = _kettle_agent(kit, tmp_path, abstention_message="Sorry, my manuals do not say.")
+    scripted_generator.enqueue("I don't know. The kettle is blue.")
+    answer = agent.ask("How fast does the Lumo kettle boil?")
     assert answer.abstained and answer.text == "Sorry, my manuals do not say."
 
 
@@ -289,12 +306,34 @@ def test_agent_fixes_citations_and_removes_unsupported_sentences(
     assert "6 minutes" in citation.text and citation.uri.endswith("brew.md#brewing")
 
 
-def test_strict_agent_abstains_on_any_unsupported_sentence(
+def test_strict_agent_voids_a_reply_with_any_unsupported_sentence(
     kit: AgentKit, tmp_path: Path, scripted_generator: ScriptedGenerator
 ) -> None:
+    from agentkit.answering import AnsweringSettings, answer_stream
+    from agentkit.generation import GenerationSettings
+
     agent = _kettle_agent(kit, tmp_path, grounding="strict")
     scripted_generator.enqueue("The Lumo kettle boils 4 litres in 6 minutes. It is made in Norway.")
-    assert agent.ask("How fast does the Lumo kettle boil?").abstained
+    # The shipped answerability bar of `strict` is calibrated for the default embedder's
+    # cosines; with the test embedder the gate is opened explicitly to reach the reply check.
+    answer = answer_stream(
+        question="How fast does the Lumo kettle boil?",
+        search_query="How fast does the Lumo kettle boil?",
+        history=(),
+        search=lambda query, k: agent.search(query, k=k),
+        load_generator=lambda: scripted_generator,
+        settings=AnsweringSettings(
+            system_prompt=agent.system_prompt,
+            top_k=agent.top_k,
+            grounding="strict",
+            abstention_message=None,
+            generation=GenerationSettings(),
+            thresholds=GroundingThresholds(min_answerability=0.0),
+        ),
+    ).finish()
+    # The model's answer is void; what is shown is the source's own sentence.
+    assert "Norway" not in answer.text
+    assert answer.text == "The Lumo kettle boils 4 litres in 6 minutes [1]."
 
 
 def test_off_streams_the_reply_as_written(kit: AgentKit, tmp_path: Path, scripted_generator: ScriptedGenerator) -> None:
@@ -351,11 +390,13 @@ def test_strict_mode_asks_more_of_the_retrieval_evidence() -> None:
     from agentkit.grounding import thresholds_for
 
     balanced, strict = thresholds_for("balanced"), thresholds_for("strict")
-    assert strict.min_question_coverage > balanced.min_question_coverage
-    # Four of the five weighted terms are in the passage: enough for balanced, not for strict.
-    question = "Which leader of the Norse raiders swore fealty in Normandy, and when?"
+    assert strict.min_answerability > balanced.min_answerability
+    # A paraphrase ("give their name to" / "gave their name to", "region in France"): likely
+    # enough answerable for balanced, not sure enough for strict.
+    question = "What region in France did the Normans give their name to?"
     decision = should_attempt_answer(question, SOURCES, balanced)
-    assert balanced.min_question_coverage <= decision.question_coverage < strict.min_question_coverage
+    assert decision.answerability is not None
+    assert balanced.min_answerability <= decision.answerability < strict.min_answerability
     assert decision.answer
     assert not should_attempt_answer(question, SOURCES, strict).answer
 
