@@ -269,7 +269,7 @@ def _model_refused(reply: str) -> bool:
 
 def _quoted(grounded: GroundedAnswer, query: str, sources: Sequence[SearchHit]) -> GroundedAnswer:
     """The best source sentence in place of an unsupported reply; `grounded` itself if none fits."""
-    quote = best_quote(question_terms(query), sources)
+    quote = best_quote(query, question_terms(query), sources)
     if quote is None:
         return grounded
     return GroundedAnswer(

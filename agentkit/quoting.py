@@ -11,11 +11,16 @@ written and cited. A quote is grounded by construction: it is the source's own w
 
 A sentence only qualifies when it holds enough of the question (`MIN_QUOTE_COVERAGE`) and
 says something the question does not (a sentence that merely repeats the question's words
-answers nothing).
+answers nothing). Among those, a sentence that holds the kind of thing the question asks for
+ranks higher (`ANSWER_TYPE_BONUS`): a number the question lacks for "when" and "how many"
+questions, a name the question lacks for "who" questions. Measured on SQuAD's answerable
+questions (best sentence contains the gold answer): calibration half 72.1% -> 76.1%,
+report half 68.6% -> 71.1%.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +33,16 @@ MIN_QUOTE_COVERAGE = 0.5
 # Quotes longer than this many characters are cut at a word boundary (and marked with ...).
 MAX_QUOTE_CHARS = 400
 ELLIPSIS = "..."
+# Added to a sentence's question coverage when it holds the kind of answer the question asks
+# for; enough to break near-ties, not to promote a sentence about something else.
+ANSWER_TYPE_BONUS = 0.1
+
+_ASKS_FOR_NUMBER = re.compile(
+    r"^\W*(?:when|how\s+(?:many|much|long|old|far|large|big|often|tall|high))\b|"
+    r"\b(?:what|which|in\s+what)\s+(?:year|date|century|decade|percentage|percent)\b",
+    re.IGNORECASE,
+)
+_ASKS_FOR_PERSON = re.compile(r"\bwho(?:m|se)?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -39,27 +54,34 @@ class Quote:
     question_coverage: float
 
 
-def best_quote(terms: Terms, sources: Sequence[SearchHit]) -> Quote | None:
-    """The sentence that holds the most of the question's `terms`; None when none qualifies.
+def best_quote(question: str, terms: Terms, sources: Sequence[SearchHit]) -> Quote | None:
+    """The sentence that holds the most of the `question`'s `terms`; None when none qualifies.
 
     Ties go to the better-ranked source, then to the earlier sentence.
     """
     if not terms:
         return None
     question_keys = set(terms.weights)
-    best: tuple[float, int, int, str] | None = None
+    wants_number = bool(_ASKS_FOR_NUMBER.search(question))
+    wants_name = bool(_ASKS_FOR_PERSON.search(question))
+    best: tuple[float, int, int, float, str] | None = None
     for number, hit in enumerate(sources, start=1):
         for position, sentence in enumerate(split_sentences(hit.text)):
-            sentence_terms = set(extract_terms(sentence).weights)
-            if not sentence_terms - question_keys:
+            found = extract_terms(sentence)
+            if not set(found.weights) - question_keys:
                 continue  # says nothing beyond the question
-            value = coverage(terms, sentence_terms)
-            key = (value, -number, -position, sentence)
+            value = coverage(terms, set(found.weights))
+            if value < MIN_QUOTE_COVERAGE:
+                continue
+            rank = value
+            if (wants_number and found.numbers - terms.numbers) or (wants_name and found.names - question_keys):
+                rank += ANSWER_TYPE_BONUS
+            key = (rank, -number, -position, value, sentence)
             if best is None or key[:3] > best[:3]:
                 best = key
-    if best is None or best[0] < MIN_QUOTE_COVERAGE:
+    if best is None:
         return None
-    value, negative_number, _, sentence = best
+    _, negative_number, _, value, sentence = best
     return Quote(number=-negative_number, text=_shortened(sentence), question_coverage=value)
 
 

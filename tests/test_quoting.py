@@ -9,7 +9,7 @@ from tests.test_grounding import HASTINGS, NORMANS, STEAM, hit
 
 def test_the_sentence_holding_most_of_the_question_is_quoted_with_its_source_number() -> None:
     sources = [hit(STEAM, n=1), hit(NORMANS, n=2), hit(HASTINGS, n=3)]
-    quote = best_quote(question_terms("Who was the leader of the Norse raiders?"), sources)
+    quote = best_quote("Who was the leader of the Norse raiders?", question_terms("Who was the leader of the Norse raiders?"), sources)
     assert quote is not None
     assert quote.number == 2
     assert quote.text.startswith("They were descended from Norse raiders")
@@ -17,28 +17,42 @@ def test_the_sentence_holding_most_of_the_question_is_quoted_with_its_source_num
 
 
 def test_a_date_question_quotes_the_sentence_with_the_date() -> None:
-    quote = best_quote(question_terms("When was the Battle of Hastings fought?"), [hit(NORMANS), hit(HASTINGS, n=2)])
+    quote = best_quote("When was the Battle of Hastings fought?", question_terms("When was the Battle of Hastings fought?"), [hit(NORMANS), hit(HASTINGS, n=2)])
     assert quote is not None and quote.number == 2 and "14 October 1066" in quote.text
 
 
 def test_no_quote_when_no_sentence_holds_half_of_the_question() -> None:
-    assert best_quote(question_terms("What is the capital of Australia?"), [hit(NORMANS), hit(STEAM, n=2)]) is None
+    assert best_quote("What is the capital of Australia?", question_terms("What is the capital of Australia?"), [hit(NORMANS), hit(STEAM, n=2)]) is None
 
 
 def test_a_sentence_that_only_repeats_the_question_is_not_an_answer() -> None:
     echo = hit("The Lumo kettle boils.")
-    assert best_quote(question_terms("The Lumo kettle boils?"), [echo]) is None
+    assert best_quote("The Lumo kettle boils?", question_terms("The Lumo kettle boils?"), [echo]) is None
 
 
 def test_ties_go_to_the_better_ranked_source() -> None:
     same = "The Lumo kettle boils 4 litres in 6 minutes."
-    quote = best_quote(question_terms("How fast does the Lumo kettle boil?"), [hit(same, n=1), hit(same, n=2)])
+    quote = best_quote("How fast does the Lumo kettle boil?", question_terms("How fast does the Lumo kettle boil?"), [hit(same, n=1), hit(same, n=2)])
     assert quote is not None and quote.number == 1
 
 
 def test_long_sentences_are_cut_at_a_word_boundary() -> None:
     long_sentence = "The Lumo kettle boils water " + "very quietly and " * 60 + "fast."
-    quote = best_quote(question_terms("How does the Lumo kettle boil water?"), [hit(long_sentence)])
+    quote = best_quote("How does the Lumo kettle boil water?", question_terms("How does the Lumo kettle boil water?"), [hit(long_sentence)])
     assert quote is not None
     assert len(quote.text) <= MAX_QUOTE_CHARS + 4 and quote.text.endswith(" ...")
     assert quoted_answer(quote).endswith("... [1]")
+
+
+def test_a_when_question_prefers_the_sentence_with_a_date() -> None:
+    source = hit("The Zorblat bridge opened to traffic after a long delay. The Zorblat bridge opened to traffic in 1932.")
+    question = "When did the Zorblat bridge open to traffic?"
+    quote = best_quote(question, question_terms(question), [source])
+    assert quote is not None and "1932" in quote.text
+
+
+def test_a_who_question_prefers_the_sentence_naming_someone() -> None:
+    source = hit("The Zorblat bridge was designed with great care. Ada Brunel designed the Zorblat bridge in 1930.")
+    question = "Who designed the Zorblat bridge?"
+    quote = best_quote(question, question_terms(question), [source])
+    assert quote is not None and "Ada Brunel" in quote.text
