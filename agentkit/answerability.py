@@ -3,9 +3,10 @@
 The gate before generation (`agentkit.grounding.should_attempt_answer`) asks this module for a
 probability and compares it with the grounding mode's bar. The probability is a logistic
 regression over a handful of evidence features, fitted on data rather than guessed:
-`benchmarks/grounding_squad.py calibrate` fits it on the calibration half of SQuAD 2.0 dev
-(answerable against adversarially unanswerable questions) and writes the weights to
-`answerability.json` beside this module, which ships inside the package.
+`benchmarks/grounding_squad.py calibrate` fits it (`agentkit.answerability_fit`) on the
+calibration half of SQuAD 2.0 dev (answerable against adversarially unanswerable questions)
+and writes the weights to `answerability.json` beside this module, which ships inside the
+package.
 
 The features (`FEATURE_NAMES`), all computed from the question's weighted terms
 (`agentkit.support`) and the retrieved hits:
@@ -150,11 +151,6 @@ def shipped_model(embedder_id: str = DEFAULT_EMBEDDER_ID) -> AnswerabilityModel:
         raise AnswerabilityModelError(f"cannot read {MODEL_PATH} ({error!r}); reinstall agentkit") from error
 
 
-def without_similarity(features: Sequence[float]) -> tuple[float, ...]:
-    """The features with the embedder-dependent ones set to 0 (for fitting the words-only model)."""
-    return tuple(0.0 if name in SIMILARITY_FEATURES else value for name, value in zip(FEATURE_NAMES, features, strict=True))
-
-
 def measure_evidence(
     terms: Terms,
     question: str,
@@ -204,33 +200,3 @@ def measure_evidence(
         math.log1p(len(weights)),
     )
     return Evidence(features=features, best_source=best_number, window_coverage=best_coverage)
-
-
-def fit_logistic(
-    rows: Sequence[Sequence[float]], labels: Sequence[bool], *, l2: float = 1.0, steps: int = 4000
-) -> AnswerabilityModel:
-    """Fit the model by gradient descent on standardised features (deterministic)."""
-    import numpy as np
-
-    x = np.asarray(rows, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES) or len(y) != len(x):
-        raise ValueError(f"expected rows of {len(FEATURE_NAMES)} features and one label per row")
-    if y.min() == y.max():
-        raise ValueError("calibration needs both answerable and unanswerable questions")
-    means = x.mean(axis=0)
-    scales = x.std(axis=0)
-    scales[scales < 1e-9] = 1.0
-    z = (x - means) / scales
-    weights = np.zeros(z.shape[1])
-    bias = 0.0
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(z @ weights + bias)))
-        weights -= 0.5 * (z.T @ (p - y) / len(y) + l2 * weights / len(y))
-        bias -= 0.5 * float((p - y).mean())
-    return AnswerabilityModel(
-        means=tuple(float(v) for v in means),
-        scales=tuple(float(v) for v in scales),
-        weights=tuple(float(v) for v in weights),
-        bias=float(bias),
-    )

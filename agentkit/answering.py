@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agentkit.answerability import AnswerabilityModel
+from agentkit.gate import GateDecision, should_attempt_answer
 from agentkit.generation import ChatMessage, GenerationSettings, Generator
 from agentkit.grounding import (
     DEFAULT_ABSTENTION_MESSAGE,
     GROUNDING_MODES,
-    GateDecision,
     GroundedAnswer,
     GroundingMode,
     GroundingThresholds,
@@ -39,15 +39,13 @@ from agentkit.grounding import (
     conclude,
     ground_answer,
     is_refusal,
-    question_terms,
-    should_attempt_answer,
     thresholds_for,
     without_unfinished_tail,
 )
 from agentkit.prompting import build_prompt
 from agentkit.quoting import best_quote, quoted_answer
 from agentkit.results import Answer, Citation, SearchHit
-from agentkit.support import split_sentences
+from agentkit.support import question_terms, split_sentences
 
 if TYPE_CHECKING:
     from agentkit.embedding import Embedder
@@ -90,7 +88,9 @@ class AnswerTrace:
         if not self.hits:
             return "nothing was retrieved"
         if self.gate is not None:
-            probability = "" if self.gate.answerability is None else f" (answerability {self.gate.answerability:.2f})"
+            probability = ""
+            if self.gate.answerability is not None and "answerability" not in self.gate.reason:
+                probability = f" (answerability {self.gate.answerability:.2f})"
             parts.append(f"gate: {self.gate.reason}{probability}")
         if self.grounded is not None:
             parts.append(f"grounding: {self.grounded.reason}")
@@ -185,7 +185,7 @@ def answer_stream(
                 thresholds=thresholds,
                 embedder=embedder,
             )
-        if grounded.abstained and mode != "off" and not _model_refused(stream.trace.raw_reply):
+        if grounded.abstained and mode != "off" and not _model_refused(stream.trace.raw_reply, grounded):
             # The gate found the evidence strong but the model's words are not supported:
             # answer with the source sentence that best matches the question, verbatim.
             grounded = _quoted(grounded, search_query, plan.sources)
@@ -262,9 +262,11 @@ def _grounding_mode(value: str) -> GroundingMode:
     raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, got {value!r}")
 
 
-def _model_refused(reply: str) -> bool:
+def _model_refused(reply: str, grounded: GroundedAnswer) -> bool:
+    """Whether the model said it does not know: in its first sentence (which the streaming
+    check stops at without judging) or in any sentence grounding judged."""
     sentences = split_sentences(reply)
-    return bool(sentences) and is_refusal(sentences[0])
+    return (bool(sentences) and is_refusal(sentences[0])) or any(r.refusal for r in grounded.sentence_reports)
 
 
 def _quoted(grounded: GroundedAnswer, query: str, sources: Sequence[SearchHit]) -> GroundedAnswer:

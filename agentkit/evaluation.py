@@ -45,8 +45,6 @@ from typing import Any
 
 from agentkit.results import Answer, SearchHit
 
-# The share of a sentence's weighted terms a cited chunk must hold (grounding's default bar).
-CITATION_SUPPORT = 0.6
 _ALLOWED_KEYS = frozenset({"id", "question", "answer", "source", "answerable"})
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—"}
@@ -325,9 +323,10 @@ def check_citations(answer: Answer) -> tuple[int, int]:
     """(inline [n] marks, marks whose cited chunk supports their sentence).
 
     A mark is supported when the chunk it names holds, in one two-sentence window, at least
-    `CITATION_SUPPORT` of the sentence's weighted terms and every name and number of it: the
+    grounding's default `min_sentence_support` of the sentence's weighted terms and every name and number of it: the
     same test grounding applies, here applied to whatever the agent showed.
     """
+    from agentkit.grounding import DEFAULT_THRESHOLDS
     from agentkit.support import (
         cited_numbers,
         extract_terms,
@@ -347,7 +346,7 @@ def check_citations(answer: Answer) -> tuple[int, int]:
             if citation is None or not terms:
                 continue
             score = score_support(terms, prepare_source(number, citation.text, title=citation.title))
-            if score.lexical >= CITATION_SUPPORT and not score.missing:
+            if score.lexical >= DEFAULT_THRESHOLDS.min_sentence_support and not score.missing:
                 supported += 1
     return marks, supported
 

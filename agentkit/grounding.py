@@ -1,24 +1,12 @@
-"""Grounding: decide whether to answer, check every sentence against the sources, cite them.
+"""Grounding: check every sentence of a reply against the sources, cite them, or abstain.
 
 The model is small and fluent; it neither cites reliably nor admits ignorance. Asked "What is
 the capital of Australia?" next to sources about Norman history, SmolLM2-135M says "Canberra".
 A prompt line ("answer only from the sources") does not stop that, so agentkit enforces
-grounding in code, in two places.
+grounding in code. Before generation, the gate (`agentkit.gate`) decides from retrieval
+evidence whether to call the model at all. Then:
 
-1. Before generation, `should_attempt_answer` looks at the retrieval evidence. Hard checks
-   first: the best cosine similarity between the question and a chunk must reach a floor, a
-   name or number of the question must appear in some retrieved source, and one two-sentence
-   window must hold at least half of the question's weighted terms. Then the answerability
-   model (`agentkit.answerability`) turns the evidence into a probability that the sources
-   answer the question, and the mode's bar decides. That model is a logistic regression
-   fitted on SQuAD 2.0 (`benchmarks/grounding_squad.py calibrate`): unanswerable SQuAD
-   questions were written to sit next to a paragraph that almost answers them, by swapping
-   one word ("largest" for "smallest", another name, a negation), so the features say what
-   the best window lacks and how. When the gate says no, the model is not called at all and
-   the answer is an abstention that lists the closest sources. `strict` sets a higher bar
-   than `balanced` (`thresholds_for`; the trade-off is documented on `GroundingThresholds`).
-
-2. After generation, `ground_answer` splits the reply into sentences and scores each sentence
+1. After generation, `ground_answer` splits the reply into sentences and scores each sentence
    against each numbered source (`agentkit.support`): the weighted share of the sentence's
    terms found in the source's best window (lexical support), whether the source holds every
    name and number of the sentence, and, when an embedder is given, the cosine similarity of
@@ -37,7 +25,7 @@ grounding in code, in two places.
    mode; in a longer reply, what follows such a sentence is ignored. Agents judge support
    lexically (the embedding check measured no gain; see `GroundingThresholds`).
 
-3. When the gate said yes but no sentence of the reply is supported (in `strict`: not every
+2. When the gate said yes but no sentence of the reply is supported (in `strict`: not every
    sentence is), the answer is the source sentence that best matches the question, quoted
    verbatim with its [n] (`agentkit.quoting`; done by `agentkit.answering`). Only when no
    sentence qualifies, or the model said it does not know, is the answer an abstention.
@@ -53,12 +41,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from agentkit.answerability import AnswerabilityModel, measure_evidence, shipped_model
 from agentkit.results import SearchHit
 from agentkit.support import (
     SourceEvidence,
     SupportScore,
-    Terms,
     cited_numbers,
     extract_terms,
     prepare_source,
@@ -76,17 +62,6 @@ DEFAULT_GROUNDING_MODE: GroundingMode = "balanced"
 
 DEFAULT_ABSTENTION_MESSAGE = (
     "I don't know based on the sources I have. The closest sources I found are listed below."
-)
-
-# Words that frame a question rather than say what it is about ("What *year* did ...",
-# "What is the *name* of ..."): the passage that answers it rarely repeats them.
-QUESTION_FRAME_WORDS = frozenset(
-    """
-    name named called call kind type sort year years date time happen happened happens
-    many much long far old big large percent percentage number amount describe described
-    known refer refers referred term take takes took fast quick quickly usually often mean means
-    meaning
-    """.split()
 )
 
 _SOURCE_WORDS = r"(?:sources?|context|passages?|documents?|texts?|information\s+provided|provided\s+information)"
@@ -135,7 +110,7 @@ class GroundingThresholds:
     # The cosine floor is kept low on purpose: cosine scales differ between embedders while
     # word coverage does not (the answerability model uses cosines only with the default
     # embedder; see `agentkit.answerability.shipped_model`).
-    # Sentence support 0.60, on 82 calibration replies behind that gate: unanswerable questions
+    # Sentence support 0.60, on 82 calibration replies behind the earlier coverage gate (>= 0.75): unanswerable questions
     # answered fell from 4 to 2 (of 40) while answerable ones answered stayed 9 (of 42); 0.80
     # and above start to drop right answers.
     # Semantic support is opt-in (pass an embedder): on the same replies it never rejected a
@@ -168,18 +143,6 @@ STRICT_THRESHOLDS = GroundingThresholds(min_answerability=0.60)
 def thresholds_for(mode: str) -> GroundingThresholds:
     """The calibrated thresholds of a grounding mode (`off` uses none of them)."""
     return STRICT_THRESHOLDS if mode == "strict" else DEFAULT_THRESHOLDS
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """Whether retrieval found enough evidence to try an answer, and the numbers behind it."""
-
-    answer: bool
-    reason: str
-    retrieval_score: float = 0.0
-    question_coverage: float = 0.0
-    best_source: int | None = None
-    answerability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -236,92 +199,12 @@ def is_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text))
 
 
-def hit_similarity(hit: SearchHit) -> float:
-    """The cosine similarity of a hit: `dense_score` when set (hybrid), else `score`."""
-    if hit.dense_score is not None:
-        return float(hit.dense_score)
-    if hit.lexical_score is not None:
-        return 0.0  # a lexical-only hit carries no cosine; its words are checked instead
-    return float(hit.score)
-
-
-def question_terms(question: str) -> Terms:
-    """The question's terms without the words that only frame it."""
-    terms = extract_terms(question)
-    frame = {term for term in terms.weights if term in _frame_stems()}
-    if not frame or len(frame) == len(terms.weights):
-        return terms
-    weights = {term: weight for term, weight in terms.weights.items() if term not in frame}
-    return Terms(weights=weights, names=terms.names - frame, numbers=terms.numbers)
-
-
-_FRAME_STEMS: frozenset[str] | None = None
-
-
-def _frame_stems() -> frozenset[str]:
-    global _FRAME_STEMS
-    if _FRAME_STEMS is None:
-        _FRAME_STEMS = frozenset(extract_terms(" ".join(sorted(QUESTION_FRAME_WORDS))).weights)
-    return _FRAME_STEMS
-
-
 def prepare_sources(sources: Sequence[SearchHit]) -> list[SourceEvidence]:
     """The numbered sources (1-based, in the order given) ready for support scoring."""
     return [
         prepare_source(n, hit.text, title=" ".join((hit.title, *hit.heading_path)))
         for n, hit in enumerate(sources, start=1)
     ]
-
-
-def should_attempt_answer(
-    question: str,
-    hits: Sequence[SearchHit],
-    thresholds: GroundingThresholds = DEFAULT_THRESHOLDS,
-    model: AnswerabilityModel | None = None,
-) -> GateDecision:
-    """Decide from retrieval evidence alone whether the model should be asked at all.
-
-    `model` scores answerability (`agentkit.answerability`); None means the shipped one.
-    """
-    if not hits:
-        return GateDecision(False, "nothing was retrieved")
-    retrieval_score = max(hit_similarity(hit) for hit in hits)
-    terms = question_terms(question)
-    evidence = prepare_sources(hits)
-    measured = measure_evidence(terms, question, hits, evidence, [hit_similarity(hit) for hit in hits])
-    probability = (model or shipped_model()).probability(measured.features)
-
-    def refuse(reason: str) -> GateDecision:
-        return GateDecision(
-            False, reason, retrieval_score, measured.window_coverage, measured.best_source, probability
-        )
-
-    if retrieval_score < thresholds.min_retrieval_score:
-        return refuse(
-            f"best retrieval similarity {retrieval_score:.2f} is below {thresholds.min_retrieval_score:.2f}"
-        )
-    everywhere = frozenset().union(*(source.terms for source in evidence))
-    absent = sorted(term.lstrip("#") for term in terms.names | terms.numbers if term not in everywhere)
-    if absent:
-        return refuse(f"no source mentions {', '.join(absent)}")
-    if measured.window_coverage < thresholds.min_question_coverage:
-        return refuse(
-            f"no source passage holds enough of the question ({measured.window_coverage:.2f} < "
-            f"{thresholds.min_question_coverage:.2f})"
-        )
-    if probability < thresholds.min_answerability:
-        return refuse(
-            f"the sources probably do not answer this (answerability {probability:.2f} < "
-            f"{thresholds.min_answerability:.2f})"
-        )
-    return GateDecision(
-        True,
-        "retrieval evidence is sufficient",
-        retrieval_score,
-        measured.window_coverage,
-        measured.best_source,
-        probability,
-    )
 
 
 def ground_answer(

@@ -1,11 +1,10 @@
 """Evidence quotes: the source sentence that best answers a question, quoted verbatim.
 
-The default model is small: behind a gate that found strong evidence, its reply still holds
-the right answer only about one time in five on SQuAD, and grounding then removes most of
-its sentences as unsupported. The sources themselves usually do hold the answer: the
-sentence of a retrieved passage that shares the most of the question's weighted terms
-contains the gold answer for about 70% of answerable SQuAD questions
-(`benchmarks/grounding_squad.py`). So when the gate lets a question through but no sentence
+The default model is small: on SQuAD its reply contains the gold answer for about one
+answerable question in five (20.7% with grounding off, `benchmarks/README.md`), and grounding
+then removes most of its sentences as unsupported. The sources themselves usually do hold the
+answer: the sentence of a retrieved passage that shares the most of the question's weighted
+terms contains the gold answer for about 70% of answerable SQuAD questions (figures below). So when the gate lets a question through but no sentence
 of the model's reply survives the support check, the answer is that sentence, quoted as
 written and cited. A quote is grounded by construction: it is the source's own words.
 
@@ -25,7 +24,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentkit.results import SearchHit
-from agentkit.support import Terms, coverage, extract_terms, split_sentences
+from agentkit.support import (
+    Terms,
+    coverage,
+    ends_with_abbreviation,
+    extract_terms,
+    split_sentences,
+    strip_citations,
+)
 
 # A quote must hold at least half of the question's weighted terms; below that the sentence
 # is about something else and quoting it would look like an answer without being one.
@@ -66,7 +72,8 @@ def best_quote(question: str, terms: Terms, sources: Sequence[SearchHit]) -> Quo
     wants_name = bool(_ASKS_FOR_PERSON.search(question))
     best: tuple[float, int, int, float, str] | None = None
     for number, hit in enumerate(sources, start=1):
-        for position, sentence in enumerate(split_sentences(hit.text)):
+        for position, written in enumerate(split_sentences(hit.text)):
+            sentence = strip_citations(written)  # the source's own [n] marks mean nothing here
             found = extract_terms(sentence)
             if not set(found.weights) - question_keys:
                 continue  # says nothing beyond the question
@@ -88,7 +95,7 @@ def best_quote(question: str, terms: Terms, sources: Sequence[SearchHit]) -> Quo
 def quoted_answer(quote: Quote) -> str:
     """The quote as an answer: the source's sentence with its [n] mark."""
     text = quote.text.rstrip()
-    if text.endswith((".", "!", "?")) and not text.endswith(ELLIPSIS):
+    if text.endswith((".", "!", "?")) and not text.endswith(ELLIPSIS) and not ends_with_abbreviation(text):
         return f"{text[:-1].rstrip()} [{quote.number}]{text[-1]}"
     return f"{text} [{quote.number}]"
 

@@ -4,7 +4,8 @@ This module owns the text analysis that grounding (`agentkit.grounding`) and fol
 rewriting (`agentkit.followup`) build on:
 
 - `split_sentences` cuts an answer into sentences and keeps each sentence's own [n] marks;
-- `extract_terms` turns text into weighted *terms*: stemmed content words, numbers (digits and
+- `extract_terms` turns text into weighted *terms* (`question_terms`: those of a question,
+  without the words that only frame it): stemmed content words, numbers (digits and
   number words normalised to digits) and names (capitalised words). Numbers and names weigh
   more than other words because they are what a wrong answer usually gets wrong: a small
   model that answers from memory ("Canberra", "1788") introduces names and numbers that no
@@ -52,6 +53,17 @@ FUNCTION_WORDS = frozenset(
     answer answers question questions source sources according based mentioned mention mentions
     states stated text passage context provided information
     sure okay ok certainly hello hi thanks thank great glad happy hope helps help here
+    """.split()
+)
+
+# Words that frame a question rather than say what it is about ("What *year* did ...",
+# "What is the *name* of ..."): the passage that answers it rarely repeats them.
+QUESTION_FRAME_WORDS = frozenset(
+    """
+    name named called call kind type sort year years date time happen happened happens
+    many much long far old big large percent percentage number amount describe described
+    known refer refers referred term take takes took fast quick quickly usually often mean means
+    meaning
     """.split()
 )
 
@@ -208,11 +220,16 @@ def split_sentences(text: str) -> list[str]:
             part = leading.group(2).strip()
             if not part:
                 continue
-        if pieces and _ABBREVIATION.search(pieces[-1]):
+        if pieces and ends_with_abbreviation(pieces[-1]):
             pieces[-1] = f"{pieces[-1]} {part}"
             continue
         pieces.append(part)
     return pieces
+
+
+def ends_with_abbreviation(text: str) -> bool:
+    """Whether the final full stop of `text` belongs to an abbreviation ("U.S.", "Dr.")."""
+    return bool(_ABBREVIATION.search(text.rstrip()))
 
 
 def cited_numbers(sentence: str) -> list[int]:
@@ -280,3 +297,23 @@ def score_support(
         missing=missing,
         best_window=best_window,
     )
+
+
+def question_terms(question: str) -> Terms:
+    """The question's terms without the words that only frame it."""
+    terms = extract_terms(question)
+    frame = {term for term in terms.weights if term in _frame_stems()}
+    if not frame or len(frame) == len(terms.weights):
+        return terms
+    weights = {term: weight for term, weight in terms.weights.items() if term not in frame}
+    return Terms(weights=weights, names=terms.names - frame, numbers=terms.numbers)
+
+
+_FRAME_STEMS: frozenset[str] | None = None
+
+
+def _frame_stems() -> frozenset[str]:
+    global _FRAME_STEMS
+    if _FRAME_STEMS is None:
+        _FRAME_STEMS = frozenset(extract_terms(" ".join(sorted(QUESTION_FRAME_WORDS))).weights)
+    return _FRAME_STEMS

@@ -1,9 +1,9 @@
 """Benchmark: does grounding make the default model abstain when it should and answer when it can?
 
-Data: SQuAD 2.0 dev (half of it: 16 Wikipedia articles, about half of the questions
-unanswerable) from `../shared/data/squad_v2/dev-v2.0.json`. The articles are split in two
-halves with a fixed seed: thresholds are calibrated on one half (`calibrate`) and the tables
-are reported on the other (`report`), so the reported numbers are not fitted to the questions
+Data: SQuAD 2.0 dev as shipped in `../shared/data/squad_v2/dev-v2.0.json` (16 Wikipedia
+articles, about half of the questions unanswerable). The articles are split in two halves with
+a fixed seed: the answerability model is fitted on one half (`calibrate`) and the tables are
+reported on the other (`report`), so the reported numbers are not fitted to the questions
 they are measured on.
 
 For each half an agent is built over its paragraphs (one Markdown file per paragraph, ingested
@@ -11,11 +11,12 @@ by the files connector like any user folder), a fixed-seed sample of answerable 
 unanswerable questions is written as a QA jsonl file, and the questions are asked through the
 agent's normal path (`Agent.evaluate`, the same code as `agentkit eval`), once per grounding
 mode. The agent uses hybrid retrieval, top_k 3 and at most 64 answer tokens (the CPU is the
-limit: about 5-15 s per generated answer on 2 busy cores).
+limit: about 3-6 s per generated answer on 2 cores).
 
-    python benchmarks/grounding_squad.py report          # the tables: off / balanced / strict
-    python benchmarks/grounding_squad.py calibrate       # gate threshold search, calibration half
-    python benchmarks/grounding_squad.py collect         # raw replies of the calibration half
+    python benchmarks/grounding_squad.py report             # the tables: off / balanced / strict
+    python benchmarks/grounding_squad.py calibrate          # fit on the calibration half, print bars
+    python benchmarks/grounding_squad.py calibrate --write  # ... and ship it (agentkit/answerability.json)
+    python benchmarks/grounding_squad.py collect            # raw replies of the calibration half
 
 Model replies are cached in the work folder, keyed by the exact prompt. The prompt does not
 depend on the grounding mode, so every mode sees the very same replies (which isolates what
@@ -280,7 +281,9 @@ def collect(args: argparse.Namespace) -> None:
 def gate_evidence(agent, questions: Sequence[SquadQuestion]) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
     """What the gate sees for each question (no generation): its features and hard checks."""
     from agentkit.answerability import measure_evidence
-    from agentkit.grounding import hit_similarity, prepare_sources, question_terms
+    from agentkit.gate import hit_similarity
+    from agentkit.grounding import prepare_sources
+    from agentkit.support import question_terms
 
     rows: list[dict[str, object]] = []
     for question in questions:
@@ -330,7 +333,8 @@ def calibrate(args: argparse.Namespace) -> None:
     into the package; print the trade-off its bars offer (gate only, no generation)."""
     from dataclasses import replace
 
-    from agentkit.answerability import MODEL_PATH, fit_logistic, without_similarity
+    from agentkit.answerability import MODEL_PATH
+    from agentkit.answerability_fit import fit_logistic, without_similarity
     from agentkit.grounding import thresholds_for
 
     halves = split_articles(load_squad())
@@ -410,6 +414,15 @@ def report(args: argparse.Namespace) -> None:
     print(f"SQuAD 2.0 dev, report half ({len(articles)} articles), {qa_path.name}, top_k={agent.top_k}, "
           f"max answer tokens={BENCH_MAX_ANSWER_TOKENS}")
     print(format_comparison(reports))
+    from agentkit.answerability import shipped_model
+
+    model = shipped_model(agent.embedder_id)
+    rows = gate_evidence(agent, questions)
+    held_out = area_under_curve(
+        [model.probability(r["features"]) if r["features"] is not None else 0.0 for r in rows],  # type: ignore[arg-type]
+        [bool(r["answerable"]) for r in rows],
+    )
+    print(f"answerability AUC on these held-out questions: {held_out:.3f}")
     (work_dir / "tables.json").write_text(
         json.dumps({name: r.to_dict() for name, r in reports.items()}, indent=2), encoding="utf-8"
     )

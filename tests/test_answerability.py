@@ -13,19 +13,13 @@ from agentkit.answerability import (
     SIMILARITY_FEATURES,
     AnswerabilityModel,
     AnswerabilityModelError,
-    fit_logistic,
     measure_evidence,
     shipped_model,
-    without_similarity,
 )
-from agentkit.grounding import (
-    GroundingThresholds,
-    hit_similarity,
-    prepare_sources,
-    question_terms,
-    should_attempt_answer,
-    thresholds_for,
-)
+from agentkit.answerability_fit import fit_logistic, without_similarity
+from agentkit.gate import hit_similarity, should_attempt_answer
+from agentkit.grounding import GroundingThresholds, prepare_sources, thresholds_for
+from agentkit.support import question_terms
 from tests.test_grounding import NORMANS, SOURCES, hit
 
 
@@ -132,3 +126,9 @@ def test_a_damaged_model_file_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
             shipped_model("default")
     finally:
         shipped_model.cache_clear()
+
+
+def test_a_question_that_names_nothing_is_not_answered() -> None:
+    for question in ("Who?", "What is this?"):
+        decision = should_attempt_answer(question, SOURCES, thresholds_for("balanced"))
+        assert not decision.answer and "nothing to look for" in decision.reason

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from agentkit.embedding import HashingEmbedder
+from agentkit.gate import should_attempt_answer
 from agentkit.grounding import (
     DEFAULT_ABSTENTION_MESSAGE,
     GroundingThresholds,
     abstention_message,
     ground_answer,
     is_refusal,
-    should_attempt_answer,
 )
 from agentkit.results import SearchHit
 from agentkit.support import extract_terms, split_sentences
@@ -287,6 +287,9 @@ def test_agent_abstains_when_the_model_does_not_know_even_if_a_quote_exists(
 ) -> None:
     agent = _kettle_agent(kit, tmp_path, abstention_message="Sorry, my manuals do not say.")
     scripted_generator.enqueue("I don't know. The kettle is blue.")
+    answer = agent.ask("How fast does the Lumo kettle boil?")
+    assert answer.abstained and answer.text == "Sorry, my manuals do not say."
+    scripted_generator.enqueue("Sure! I don't know.")  # the refusal need not come first
     answer = agent.ask("How fast does the Lumo kettle boil?")
     assert answer.abstained and answer.text == "Sorry, my manuals do not say."
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agentkit.grounding import question_terms
 from agentkit.quoting import MAX_QUOTE_CHARS, best_quote, quoted_answer
+from agentkit.support import question_terms
 from tests.test_grounding import HASTINGS, NORMANS, STEAM, hit
 
 
@@ -56,3 +56,13 @@ def test_a_who_question_prefers_the_sentence_naming_someone() -> None:
     question = "Who designed the Zorblat bridge?"
     quote = best_quote(question, question_terms(question), [source])
     assert quote is not None and "Ada Brunel" in quote.text
+
+
+def test_a_quote_drops_the_sources_own_marks_and_keeps_abbreviations_whole() -> None:
+    source = hit("Rollo swore fealty to the king in 911 [4]. The treaty was signed near the U.S.")
+    question = "When did Rollo swear fealty to the king?"
+    quote = best_quote(question, question_terms(question), [source])
+    assert quote is not None and quoted_answer(quote) == "Rollo swore fealty to the king in 911 [1]."
+    question = "Where was the treaty signed?"
+    quote = best_quote(question, question_terms(question), [source])
+    assert quote is not None and quoted_answer(quote) == "The treaty was signed near the U.S. [1]"
