@@ -30,8 +30,9 @@ evidence whether to call the model at all. Then:
    verbatim with its [n] (`agentkit.quoting`; done by `agentkit.answering`). Only when no
    sentence qualifies, or the model said it does not know, is the answer an abstention.
 
-Sentences without any content word ("Sure!") are neither evidence nor claims; they are
-dropped in `balanced` and `strict` mode and never cause an abstention.
+Sentences without any content word ("Sure!") and bare list numbers ("2.") are neither
+evidence nor claims; they are dropped in `balanced` and `strict` mode and never cause an
+abstention.
 """
 
 from __future__ import annotations
@@ -254,6 +255,8 @@ def without_unfinished_tail(sentences: Sequence[str]) -> list[str]:
     return list(sentences)
 
 
+# "2." or "(3)" alone: the number of a list item the splitter cut off, not a claim.
+_BARE_LIST_MARK = re.compile(r"^\W*\d{1,3}\W*$")
 _FINISHED = re.compile(r"[.!?:;][\"')\]\s]*(?:\[\d{1,3}\]\s*)*[.!?]?\s*$")
 
 
@@ -308,7 +311,7 @@ class SentenceGrounder:
         terms = extract_terms(plain)
         if is_refusal(plain):
             return SentenceReport(plain, False, True, (), written, written, 0.0, None, refusal=True)
-        if not terms:
+        if not terms or _BARE_LIST_MARK.match(plain):
             return SentenceReport(plain, False, True, (), written, written, 0.0, None)
         semantic = self._semantic(plain)
         scores = [

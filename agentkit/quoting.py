@@ -10,7 +10,7 @@ written and cited. A quote is grounded by construction: it is the source's own w
 
 A sentence only qualifies when it holds enough of the question (`MIN_QUOTE_COVERAGE`) and
 says something the question does not (a sentence that merely repeats the question's words
-answers nothing). Among those, a sentence that holds the kind of thing the question asks for
+answers nothing); each row of a Markdown table counts as a sentence. Among those, a sentence that holds the kind of thing the question asks for
 ranks higher (`ANSWER_TYPE_BONUS`): a number the question lacks for "when" and "how many"
 questions, a name the question lacks for "who" questions. Measured on SQuAD's answerable
 questions (best sentence contains the gold answer): calibration half 72.1% -> 76.1%,
@@ -48,6 +48,8 @@ _ASKS_FOR_NUMBER = re.compile(
     r"\b(?:what|which|in\s+what)\s+(?:year|date|century|decade|percentage|percent)\b",
     re.IGNORECASE,
 )
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_TABLE_SEPARATOR = re.compile(r"^\s*\|[\s:|-]+\|\s*$")
 _ASKS_FOR_PERSON = re.compile(r"\bwho(?:m|se)?\b", re.IGNORECASE)
 
 
@@ -72,7 +74,7 @@ def best_quote(question: str, terms: Terms, sources: Sequence[SearchHit]) -> Quo
     wants_name = bool(_ASKS_FOR_PERSON.search(question))
     best: tuple[float, int, int, float, str] | None = None
     for number, hit in enumerate(sources, start=1):
-        for position, written in enumerate(split_sentences(hit.text)):
+        for position, written in enumerate(quotable_units(hit.text)):
             sentence = strip_citations(written)  # the source's own [n] marks mean nothing here
             found = extract_terms(sentence)
             if not set(found.weights) - question_keys:
@@ -90,6 +92,26 @@ def best_quote(question: str, terms: Terms, sources: Sequence[SearchHit]) -> Quo
         return None
     _, negative_number, _, value, sentence = best
     return Quote(number=-negative_number, text=_shortened(sentence), question_coverage=value)
+
+
+def quotable_units(text: str) -> list[str]:
+    """The sentences of `text`, with each Markdown table row a unit of its own.
+
+    A table is one "sentence" to the splitter (no full stops), but each row states one fact:
+    "| `attachments.max_size` | `64 MB` | Largest attachment |". Separator rows are skipped.
+    """
+    units: list[str] = []
+    prose: list[str] = []
+    for line in text.splitlines():
+        if _TABLE_ROW.match(line):
+            units.extend(split_sentences("\n".join(prose)))
+            prose = []
+            if not _TABLE_SEPARATOR.match(line):
+                units.append(line.strip())
+        else:
+            prose.append(line)
+    units.extend(split_sentences("\n".join(prose)))
+    return units
 
 
 def quoted_answer(quote: Quote) -> str:

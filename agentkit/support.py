@@ -14,9 +14,9 @@ rewriting (`agentkit.followup`) build on:
   two consecutive sentences (a claim is usually stated in one place, not assembled from words
   scattered over a page);
 - `score_support` rates one sentence against one source: the weighted share of the sentence's
-  terms found in the best window (`lexical`), the names and numbers of the sentence that the
-  whole source lacks (`missing`), and, when an embedder is given, the cosine similarity of the
-  sentence to its best window (`semantic`).
+  terms found in the best window (`lexical`), the names of the sentence that the whole source
+  lacks and the numbers and negation that the window lacks (`missing`), and, when an embedder
+  is given, the cosine similarity of the sentence to its best window (`semantic`).
 
 Everything here is deterministic and cheap; nothing loads a model.
 """
@@ -67,6 +67,7 @@ QUESTION_FRAME_WORDS = frozenset(
     """.split()
 )
 
+NEGATION_TERM = "not"  # every negation word becomes this one term
 NEGATIONS = frozenset({"not", "no", "never", "none", "nor", "nothing", "nobody", "neither"})
 
 NUMBER_WORDS: Mapping[str, str] = {
@@ -122,7 +123,8 @@ class SupportScore:
 
     `lexical`: weighted share of the sentence's terms found in the source's best window.
     `semantic`: cosine similarity to the best window (None without an embedder).
-    `missing`: names and numbers of the sentence that the whole source lacks.
+    `missing`: names of the sentence that the whole source lacks, and numbers or a negation
+    of it that the backing window lacks.
     """
 
     number: int
@@ -197,7 +199,7 @@ def extract_terms(text: str) -> Terms:
         stems = _stem_words([word for word, _ in plain_words])
         for stem, (word, capitalised) in zip(stems, plain_words, strict=True):
             if word in NEGATIONS:
-                stem = "not"
+                stem = NEGATION_TERM
             if capitalised:
                 names.add(stem)
             weight = NAME_WEIGHT if capitalised else WORD_WEIGHT
@@ -278,23 +280,33 @@ def coverage(terms: Terms, evidence: frozenset[str] | set[str]) -> float:
 def score_support(
     terms: Terms, source: SourceEvidence, *, semantic: Sequence[float] | None = None
 ) -> SupportScore:
-    """How `source` backs a sentence with `terms`; `semantic` holds one cosine per window."""
+    """How `source` backs a sentence with `terms`; `semantic` holds one cosine per window.
+
+    The sentence's numbers and its negation must sit in the very window that backs it: a
+    number elsewhere in the chunk ("hold it for 10 seconds" next to "20 seconds to reset")
+    or a "not" the passage never pairs with the claim is what a wrong reply looks like. Its
+    names only need to be somewhere in the source. Windows holding all of the former are
+    preferred; among them, the one holding most of the sentence.
+    """
+    anchored = terms.numbers | ({NEGATION_TERM} & set(terms.weights))
     best_window = 0
-    best = -1.0
+    best: tuple[bool, float] = (False, -1.0)
     for position, window in enumerate(source.windows):
         value = coverage(terms, window)
         if semantic is not None:
             # Break lexical ties by meaning, so the reported window is the right one.
             value += 1e-6 * semantic[position]
-        if value > best:
-            best, best_window = value, position
-    lexical = coverage(terms, source.windows[best_window]) if source.windows else 0.0
-    missing = tuple(sorted(t for t in terms.names | terms.numbers if t not in source.terms))
+        key = (anchored <= window, value)
+        if key > best:
+            best, best_window = key, position
+    window = source.windows[best_window] if source.windows else frozenset()
+    lexical = coverage(terms, window) if source.windows else 0.0
+    missing = {t for t in terms.names if t not in source.terms} | {t for t in anchored if t not in window}
     return SupportScore(
         number=source.number,
         lexical=lexical,
         semantic=max(semantic) if semantic else None,
-        missing=missing,
+        missing=tuple(sorted(missing)),
         best_window=best_window,
     )
 

@@ -409,3 +409,34 @@ def test_a_sentence_cut_off_by_the_token_limit_does_not_void_a_strict_answer() -
     grounded = ground_answer(raw, SOURCES, question="Who?", mode="strict", thresholds=LOOSE)
     assert not grounded.abstained
     assert grounded.text == "Rollo was the leader of the Norse raiders [1]."
+
+
+BOX = (
+    "Hold the rear button for 20 seconds to reset the box. The box then restarts. "
+    "It installs updates automatically on Sunday nights. Its light blinks for 10 minutes meanwhile. "
+    "Teams that do not want to run a server buy the box."
+)
+
+
+def test_a_number_must_sit_in_the_window_that_backs_the_sentence() -> None:
+    sources = [hit(BOX, title="Box")]
+    right = ground_answer("Hold the rear button for 20 seconds [1].", sources, question="q", thresholds=LOOSE)
+    assert not right.abstained
+    # 10 is in the chunk, but nowhere near the rear button.
+    wrong = ground_answer("Hold the rear button for 10 seconds [1].", sources, question="q", thresholds=LOOSE)
+    assert wrong.abstained
+
+
+def test_a_negation_the_passage_does_not_make_is_unsupported() -> None:
+    sources = [hit(BOX, title="Box")]
+    wrong = ground_answer("The box does not install updates automatically.", sources, question="q", thresholds=LOOSE)
+    assert wrong.abstained
+    right = ground_answer("The box installs updates automatically.", sources, question="q", thresholds=LOOSE)
+    assert not right.abstained
+
+
+def test_bare_list_numbers_are_not_claims() -> None:
+    sources = [hit(BOX, title="Box")]
+    grounded = ground_answer("Hold the rear button for 20 seconds. 2. 3.", sources, question="q", thresholds=LOOSE)
+    assert grounded.text == "Hold the rear button for 20 seconds [1]."
+    assert [report.filler for report in grounded.sentence_reports] == [False, True, True]

@@ -66,3 +66,14 @@ def test_a_quote_drops_the_sources_own_marks_and_keeps_abbreviations_whole() -> 
     question = "Where was the treaty signed?"
     quote = best_quote(question, question_terms(question), [source])
     assert quote is not None and quoted_answer(quote) == "The treaty was signed near the U.S. [1]"
+
+
+def test_a_table_row_is_quoted_on_its_own() -> None:
+    table = hit(
+        "Settings of the server.\n\n| Key | Default | Meaning |\n|---|---|---|\n"
+        "| `storage.backend` | `sqlite` | Where data lives |\n"
+        "| `attachments.max_size` | `64 MB` | Largest attachment size |\n"
+    )
+    question = "What is the largest attachment size by default?"
+    quote = best_quote(question, question_terms(question), [table])
+    assert quote is not None and quote.text == "| `attachments.max_size` | `64 MB` | Largest attachment size |"
