@@ -161,7 +161,7 @@ def answer_stream(
             count_tokens=generator.count_tokens,
         )
         parts: list[str] = []
-        streamed = _SentenceStreamer(plan.sources, thresholds, embedder) if mode == "balanced" else None
+        streamed = _SentenceStreamer(plan.sources, thresholds, embedder, search_query) if mode == "balanced" else None
         for piece in generator.stream(
             plan.messages,
             max_tokens=settings.generation.max_answer_tokens,
@@ -180,7 +180,7 @@ def answer_stream(
             grounded = ground_answer(
                 stream.trace.raw_reply,
                 plan.sources,
-                question=question,
+                question=search_query,
                 mode=mode,
                 thresholds=thresholds,
                 embedder=embedder,
@@ -224,9 +224,13 @@ class _SentenceStreamer:
     shown (with its verified [n] marks) only if a source supports it."""
 
     def __init__(
-        self, sources: Sequence[SearchHit], thresholds: GroundingThresholds, embedder: Embedder | None
+        self,
+        sources: Sequence[SearchHit],
+        thresholds: GroundingThresholds,
+        embedder: Embedder | None,
+        question: str,
     ) -> None:
-        self.grounder = SentenceGrounder(sources, thresholds=thresholds, embedder=embedder)
+        self.grounder = SentenceGrounder(sources, thresholds=thresholds, embedder=embedder, question=question)
         self.reports: list[SentenceReport] = []
         self.shown = 0
         self.stopped = False

@@ -48,7 +48,9 @@ from agentkit.support import (
     SupportScore,
     cited_numbers,
     extract_terms,
+    merge_terms,
     prepare_source,
+    question_terms,
     score_support,
     split_sentences,
     strip_citations,
@@ -219,8 +221,8 @@ def ground_answer(
 ) -> GroundedAnswer:
     """Check each sentence of `raw_text` against the numbered `sources` and cite or drop it.
 
-    `question` is accepted for symmetry with the gate and for reports; support is judged on
-    the sentences themselves.
+    A sentence with fewer than `SHORT_CLAIM_TERMS` content terms ("The answer is: 10.") is
+    judged together with the terms of `question`.
     """
     if mode not in GROUNDING_MODES:
         raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, got {mode!r}")
@@ -234,7 +236,7 @@ def ground_answer(
         return GroundedAnswer(text, tuple(range(1, len(sources) + 1)), False, "grounding is off")
     if not sources:
         return GroundedAnswer("", (), True, "there are no sources to support an answer")
-    grounder = SentenceGrounder(sources, thresholds=thresholds, embedder=embedder)
+    grounder = SentenceGrounder(sources, thresholds=thresholds, embedder=embedder, question=question)
     reports: list[SentenceReport] = []
     for sentence in without_unfinished_tail(sentences):
         report = grounder.judge(sentence)
@@ -255,6 +257,8 @@ def without_unfinished_tail(sentences: Sequence[str]) -> list[str]:
     return list(sentences)
 
 
+# A sentence with fewer content terms than this is judged together with the question's terms.
+SHORT_CLAIM_TERMS = 3
 # "2." or "(3)" alone: the number of a list item the splitter cut off, not a claim.
 _BARE_LIST_MARK = re.compile(r"^\W*\d{1,3}\W*$")
 _FINISHED = re.compile(r"[.!?:;][\"')\]\s]*(?:\[\d{1,3}\]\s*)*[.!?]?\s*$")
@@ -296,9 +300,11 @@ class SentenceGrounder:
         *,
         thresholds: GroundingThresholds = DEFAULT_THRESHOLDS,
         embedder: Embedder | None = None,
+        question: str = "",
     ) -> None:
         self.evidence = prepare_sources(sources)
         self.thresholds = thresholds
+        self.question_terms = question_terms(question)
         self.embedder = embedder
         self._window_vectors = None
         if embedder is not None:
@@ -314,8 +320,13 @@ class SentenceGrounder:
         if not terms or _BARE_LIST_MARK.match(plain):
             return SentenceReport(plain, False, True, (), written, written, 0.0, None)
         semantic = self._semantic(plain)
+        claim = terms
+        if len(terms.weights) < SHORT_CLAIM_TERMS:
+            # "The answer is: 10." claims something about the question: the passage that backs
+            # it must also hold what the question asks about, not just the number.
+            claim = merge_terms(terms, self.question_terms)
         scores = [
-            score_support(terms, source, semantic=None if semantic is None else semantic[index])
+            score_support(claim, source, semantic=None if semantic is None else semantic[index])
             for index, source in enumerate(self.evidence)
         ]
         supporting = [score for score in scores if _supports(score, self.thresholds)]

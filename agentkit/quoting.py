@@ -8,7 +8,8 @@ terms contains the gold answer for about 70% of answerable SQuAD questions (figu
 of the model's reply survives the support check, the answer is that sentence, quoted as
 written and cited. A quote is grounded by construction: it is the source's own words.
 
-A sentence only qualifies when it holds enough of the question (`MIN_QUOTE_COVERAGE`) and
+A sentence only qualifies when it holds enough of the question (`MIN_QUOTE_COVERAGE`; the
+title and headings of its document count, as they do for grounding) and
 says something the question does not (a sentence that merely repeats the question's words
 answers nothing); each row of a Markdown table counts as a sentence. Among those, a sentence that holds the kind of thing the question asks for
 ranks higher (`ANSWER_TYPE_BONUS`): a number the question lacks for "when" and "how many"
@@ -74,12 +75,15 @@ def best_quote(question: str, terms: Terms, sources: Sequence[SearchHit]) -> Quo
     wants_name = bool(_ASKS_FOR_PERSON.search(question))
     best: tuple[float, int, int, float, str] | None = None
     for number, hit in enumerate(sources, start=1):
-        for position, written in enumerate(quotable_units(hit.text)):
+        # A sentence under "Quillstack > Configuration" speaks of Quillstack without naming it.
+        title_terms = set(extract_terms(" ".join((hit.title, *hit.heading_path))).weights)
+        for position, (written, context) in enumerate(quotable_units(hit.text)):
             sentence = strip_citations(written)  # the source's own [n] marks mean nothing here
             found = extract_terms(sentence)
             if not set(found.weights) - question_keys:
                 continue  # says nothing beyond the question
-            value = coverage(terms, set(found.weights))
+            context_terms = set(extract_terms(context).weights) if context else set()
+            value = coverage(terms, set(found.weights) | title_terms | context_terms)
             if value < MIN_QUOTE_COVERAGE:
                 continue
             rank = value
@@ -94,23 +98,30 @@ def best_quote(question: str, terms: Terms, sources: Sequence[SearchHit]) -> Quo
     return Quote(number=-negative_number, text=_shortened(sentence), question_coverage=value)
 
 
-def quotable_units(text: str) -> list[str]:
-    """The sentences of `text`, with each Markdown table row a unit of its own.
+def quotable_units(text: str) -> list[tuple[str, str]]:
+    """(unit, context) pairs: the sentences of `text`, and each Markdown table row on its own.
 
     A table is one "sentence" to the splitter (no full stops), but each row states one fact:
-    "| `attachments.max_size` | `64 MB` | Largest attachment |". Separator rows are skipped.
+    "| `attachments.max_size` | `64 MB` | Largest attachment |". A row's context is its
+    table's header row (what the columns mean: "Key | Default | Meaning"); a sentence has none.
+    Separator rows are skipped.
     """
-    units: list[str] = []
+    units: list[tuple[str, str]] = []
     prose: list[str] = []
+    header = ""
     for line in text.splitlines():
-        if _TABLE_ROW.match(line):
-            units.extend(split_sentences("\n".join(prose)))
-            prose = []
-            if not _TABLE_SEPARATOR.match(line):
-                units.append(line.strip())
-        else:
+        if not _TABLE_ROW.match(line):
             prose.append(line)
-    units.extend(split_sentences("\n".join(prose)))
+            header = ""
+            continue
+        units.extend((sentence, "") for sentence in split_sentences("\n".join(prose)))
+        prose = []
+        if _TABLE_SEPARATOR.match(line):
+            continue
+        if not header:
+            header = line.strip()
+        units.append((line.strip(), "" if line.strip() == header else header))
+    units.extend((sentence, "") for sentence in split_sentences("\n".join(prose)))
     return units
 
 

@@ -207,6 +207,14 @@ def extract_terms(text: str) -> Terms:
     return Terms(weights=weights, names=frozenset(names), numbers=frozenset(numbers))
 
 
+def merge_terms(first: Terms, second: Terms) -> Terms:
+    """The terms of both texts (the higher weight where both have a term)."""
+    weights = dict(second.weights)
+    for term, weight in first.weights.items():
+        weights[term] = max(weight, weights.get(term, 0.0))
+    return Terms(weights=weights, names=first.names | second.names, numbers=first.numbers | second.numbers)
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of an answer; [n] marks after a full stop stay with the sentence before them."""
     pieces: list[str] = []

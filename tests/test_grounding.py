@@ -440,3 +440,13 @@ def test_bare_list_numbers_are_not_claims() -> None:
     grounded = ground_answer("Hold the rear button for 20 seconds. 2. 3.", sources, question="q", thresholds=LOOSE)
     assert grounded.text == "Hold the rear button for 20 seconds [1]."
     assert [report.filler for report in grounded.sentence_reports] == [False, True, True]
+
+
+def test_a_short_answer_is_judged_together_with_the_question() -> None:
+    sources = [hit(BOX, title="Box")]
+    question = "How long do you hold the rear button to reset the box?"
+    right = ground_answer("The answer is: 20 seconds.", sources, question=question, thresholds=LOOSE)
+    assert not right.abstained and right.text == "The answer is: 20 seconds [1]."
+    # 10 is in the chunk, but not where the chunk speaks of the rear button.
+    wrong = ground_answer("The answer is: 10.", sources, question=question, thresholds=LOOSE)
+    assert wrong.abstained

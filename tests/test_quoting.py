@@ -77,3 +77,14 @@ def test_a_table_row_is_quoted_on_its_own() -> None:
     question = "What is the largest attachment size by default?"
     quote = best_quote(question, question_terms(question), [table])
     assert quote is not None and quote.text == "| `attachments.max_size` | `64 MB` | Largest attachment size |"
+
+
+def test_the_documents_title_and_the_tables_header_count_towards_the_question() -> None:
+    config = hit(
+        "| Key | Default | Meaning |\n|---|---|---|\n| `limits.max_attachment_mb` | `64` | Largest attachment |",
+        title="Zorblat configuration",
+    )
+    other = hit("Zorblat listens on port 7431 by default.", title="Zorblat installation", n=2)
+    question = "How large can an attachment be in Zorblat by default?"
+    quote = best_quote(question, question_terms(question), [other, config])
+    assert quote is not None and quote.number == 2 and "64" in quote.text
