@@ -49,6 +49,8 @@ _ASKS_FOR_NUMBER = re.compile(
     r"\b(?:what|which|in\s+what)\s+(?:year|date|century|decade|percentage|percent)\b",
     re.IGNORECASE,
 )
+# A Markdown heading underline or rule glued to the sentence that follows it ("----- Text").
+_RULE_PREFIX = re.compile(r"^(?:[-=_*#~]{3,}\s*)+")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _TABLE_SEPARATOR = re.compile(r"^\s*\|[\s:|-]+\|\s*$")
 _ASKS_FOR_PERSON = re.compile(r"\bwho(?:m|se)?\b", re.IGNORECASE)
@@ -134,7 +136,7 @@ def quoted_answer(quote: Quote) -> str:
 
 
 def _shortened(sentence: str) -> str:
-    flat = " ".join(sentence.split())
+    flat = _RULE_PREFIX.sub("", " ".join(sentence.split()))
     if len(flat) <= MAX_QUOTE_CHARS:
         return flat
     cut = flat[:MAX_QUOTE_CHARS].rsplit(" ", 1)[0]

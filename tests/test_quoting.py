@@ -88,3 +88,10 @@ def test_the_documents_title_and_the_tables_header_count_towards_the_question() 
     question = "How large can an attachment be in Zorblat by default?"
     quote = best_quote(question, question_terms(question), [other, config])
     assert quote is not None and quote.number == 2 and "64" in quote.text
+
+
+def test_a_heading_underline_glued_to_the_sentence_is_not_quoted() -> None:
+    source = hit("Upgrading\n---------\nQuillstack 4.x can only migrate databases from 3.8.4.")
+    question = "Which version can Quillstack 4.x migrate databases from?"
+    quote = best_quote(question, question_terms(question), [source])
+    assert quote is not None and quote.text.startswith("Quillstack 4.x can only migrate")
