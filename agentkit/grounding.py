@@ -30,8 +30,8 @@ evidence whether to call the model at all. Then:
    verbatim with its [n] (`agentkit.quoting`; done by `agentkit.answering`). Only when no
    sentence qualifies, or the model said it does not know, is the answer an abstention.
 
-Sentences without any content word ("Sure!") and bare list numbers ("2.") are neither
-evidence nor claims; they are dropped in `balanced` and `strict` mode and never cause an
+Sentences without any content word ("Sure!"), bare list numbers ("2.") and lead-ins that
+end with a colon ("The source that answers this is:") are neither evidence nor claims; they are dropped in `balanced` and `strict` mode and never cause an
 abstention.
 """
 
@@ -74,6 +74,7 @@ _REFUSAL = re.compile(
     r"^\W*(?:there\s+is\s+)?no\s+(?:information|mention)\b|"
     r"\bnot\s+(?:mentioned|provided|specified|stated|given|found)\s+in\s+the\s+" + _SOURCE_WORDS + r"|"
     r"\b" + _SOURCE_WORDS + r"\s+(?:do|does|did)\s*(?:not|n't)\s+(?:contain|mention|say|specify|provide|include|answer)|"
+    r"\bnot\s+(?:a\s+)?(?:valid|correct|direct)\s+answer\b|"
     r"^\W*(?:i\s+apologi[sz]e|i\s+am\s+sorry|i'm\s+sorry|sorry)\b",
     re.IGNORECASE,
 )
@@ -259,7 +260,8 @@ def without_unfinished_tail(sentences: Sequence[str]) -> list[str]:
 
 # A sentence with fewer content terms than this is judged together with the question's terms.
 SHORT_CLAIM_TERMS = 3
-# "2." or "(3)" alone: the number of a list item the splitter cut off, not a claim.
+# "2." or "(3)" alone: the number of a list item the splitter cut off, not a claim. A lead-in
+# that ends with a colon ("The correct answer is:") announces a claim without making it.
 _BARE_LIST_MARK = re.compile(r"^\W*\d{1,3}\W*$")
 _FINISHED = re.compile(r"[.!?:;][\"')\]\s]*(?:\[\d{1,3}\]\s*)*[.!?]?\s*$")
 
@@ -317,7 +319,7 @@ class SentenceGrounder:
         terms = extract_terms(plain)
         if is_refusal(plain):
             return SentenceReport(plain, False, True, (), written, written, 0.0, None, refusal=True)
-        if not terms or _BARE_LIST_MARK.match(plain):
+        if not terms or _BARE_LIST_MARK.match(plain) or plain.rstrip().endswith(":"):
             return SentenceReport(plain, False, True, (), written, written, 0.0, None)
         semantic = self._semantic(plain)
         claim = terms

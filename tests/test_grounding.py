@@ -450,3 +450,12 @@ def test_a_short_answer_is_judged_together_with_the_question() -> None:
     # 10 is in the chunk, but not where the chunk speaks of the rear button.
     wrong = ground_answer("The answer is: 10.", sources, question=question, thresholds=LOOSE)
     assert wrong.abstained
+
+
+def test_a_lead_in_without_its_claim_is_not_an_answer() -> None:
+    sources = [hit(BOX, title="Box")]
+    question = "How long do you hold the rear button to reset the box?"
+    for reply in ("The source that provides the answer to this question is: [1]", "The correct response would be:"):
+        grounded = ground_answer(reply, sources, question=question, thresholds=LOOSE)
+        assert grounded.abstained and grounded.reason == "the reply makes no claim"
+    assert is_refusal("The source I provided is not a valid answer to the question.")
