@@ -43,7 +43,7 @@ from agentkit.grounding import (
     without_unfinished_tail,
 )
 from agentkit.prompting import build_prompt
-from agentkit.quoting import best_quote, quoted_answer
+from agentkit.quoting import Quote, best_quote, quoted_answer
 from agentkit.results import Answer, Citation, SearchHit
 from agentkit.support import question_terms, split_sentences
 
@@ -161,7 +161,12 @@ def answer_stream(
             count_tokens=generator.count_tokens,
         )
         parts: list[str] = []
-        streamed = _SentenceStreamer(plan.sources, thresholds, embedder, search_query) if mode == "balanced" else None
+        # The source sentence that best matches the question: the reply's first claim must be
+        # what it says, and it is the answer when nothing of the reply stands.
+        quote = best_quote(search_query, question_terms(search_query), plan.sources) if mode != "off" else None
+        streamed = (
+            _SentenceStreamer(plan.sources, thresholds, embedder, search_query, quote) if mode == "balanced" else None
+        )
         for piece in generator.stream(
             plan.messages,
             max_tokens=settings.generation.max_answer_tokens,
@@ -184,13 +189,13 @@ def answer_stream(
                 mode=mode,
                 thresholds=thresholds,
                 embedder=embedder,
+                anchor=quote,
             )
-        if grounded.abstained and mode != "off" and not _model_refused(stream.trace.raw_reply, grounded):
-            # The gate found the evidence strong but the model's words are not supported:
+        if grounded.abstained and quote is not None and not _model_refused(stream.trace.raw_reply, grounded):
+            # The gate found the evidence strong but the model's words do not stand:
             # answer with the source sentence that best matches the question, verbatim.
-            grounded = _quoted(grounded, search_query, plan.sources)
-            if not grounded.abstained:
-                yield grounded.text
+            grounded = _quoted(grounded, quote)
+            yield grounded.text
         stream.trace.grounded = grounded
         if grounded.abstained:
             if mode == "off":
@@ -229,8 +234,11 @@ class _SentenceStreamer:
         thresholds: GroundingThresholds,
         embedder: Embedder | None,
         question: str,
+        anchor: Quote | None,
     ) -> None:
-        self.grounder = SentenceGrounder(sources, thresholds=thresholds, embedder=embedder, question=question)
+        self.grounder = SentenceGrounder(
+            sources, thresholds=thresholds, embedder=embedder, question=question, anchor=anchor
+        )
         self.reports: list[SentenceReport] = []
         self.shown = 0
         self.stopped = False
@@ -252,8 +260,8 @@ class _SentenceStreamer:
         while not self.stopped and len(self.reports) < len(sentences):
             report = self.grounder.judge(sentences[len(self.reports)])
             self.reports.append(report)
-            if report.refusal:
-                self.stopped = True  # what follows "I don't know" is not an answer
+            if report.refusal or report.off_anchor:
+                self.stopped = True  # what follows "I don't know", or a claim beside the point, is not an answer
             elif report.supported:
                 yield (" " if self.shown else "") + cited_sentence(report)
                 self.shown += 1
@@ -273,11 +281,8 @@ def _model_refused(reply: str, grounded: GroundedAnswer) -> bool:
     return (bool(sentences) and is_refusal(sentences[0])) or any(r.refusal for r in grounded.sentence_reports)
 
 
-def _quoted(grounded: GroundedAnswer, query: str, sources: Sequence[SearchHit]) -> GroundedAnswer:
-    """The best source sentence in place of an unsupported reply; `grounded` itself if none fits."""
-    quote = best_quote(query, question_terms(query), sources)
-    if quote is None:
-        return grounded
+def _quoted(grounded: GroundedAnswer, quote: Quote) -> GroundedAnswer:
+    """The quote in place of a reply that did not stand."""
     return GroundedAnswer(
         text=quoted_answer(quote),
         cited_numbers=(quote.number,),

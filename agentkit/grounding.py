@@ -42,11 +42,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from agentkit.quoting import Quote
 from agentkit.results import SearchHit
 from agentkit.support import (
+    NEGATION_TERM,
     SourceEvidence,
     SupportScore,
+    Terms,
     cited_numbers,
+    coverage,
     extract_terms,
     merge_terms,
     prepare_source,
@@ -163,6 +167,7 @@ class SentenceReport:
     best_semantic: float | None
     missing: tuple[str, ...] = ()
     refusal: bool = False
+    off_anchor: bool = False  # the first claim, and not what the best-matching passage says
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -176,6 +181,7 @@ class SentenceReport:
             "best_semantic": None if self.best_semantic is None else round(self.best_semantic, 4),
             "missing": list(self.missing),
             "refusal": self.refusal,
+            "off_anchor": self.off_anchor,
         }
 
 
@@ -219,11 +225,13 @@ def ground_answer(
     mode: GroundingMode = DEFAULT_GROUNDING_MODE,
     thresholds: GroundingThresholds = DEFAULT_THRESHOLDS,
     embedder: Embedder | None = None,
+    anchor: Quote | None = None,
 ) -> GroundedAnswer:
     """Check each sentence of `raw_text` against the numbered `sources` and cite or drop it.
 
     A sentence with fewer than `SHORT_CLAIM_TERMS` content terms ("The answer is: 10.") is
-    judged together with the terms of `question`.
+    judged together with the terms of `question`. With an `anchor` (the source sentence that
+    best matches the question), the reply's first claim must also be what that sentence says.
     """
     if mode not in GROUNDING_MODES:
         raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, got {mode!r}")
@@ -237,13 +245,13 @@ def ground_answer(
         return GroundedAnswer(text, tuple(range(1, len(sources) + 1)), False, "grounding is off")
     if not sources:
         return GroundedAnswer("", (), True, "there are no sources to support an answer")
-    grounder = SentenceGrounder(sources, thresholds=thresholds, embedder=embedder, question=question)
+    grounder = SentenceGrounder(sources, thresholds=thresholds, embedder=embedder, question=question, anchor=anchor)
     reports: list[SentenceReport] = []
     for sentence in without_unfinished_tail(sentences):
         report = grounder.judge(sentence)
         reports.append(report)
-        if report.refusal:
-            break  # what follows "I don't know" is not an answer
+        if report.refusal or report.off_anchor:
+            break  # what follows "I don't know", or a first claim beside the point, is not an answer
     return conclude(reports, mode)
 
 
@@ -273,6 +281,10 @@ def conclude(reports: Sequence[SentenceReport], mode: GroundingMode) -> Grounded
     if not claims:
         reason = "the model said it does not know" if any(r.refusal for r in reports) else "the reply makes no claim"
         return GroundedAnswer("", (), True, reason, tuple(reports))
+    if claims[0].off_anchor:
+        return GroundedAnswer(
+            "", (), True, "the reply's first claim is not what the best-matching source sentence says", tuple(reports)
+        )
     if mode == "strict" and unsupported:
         return GroundedAnswer(
             "",
@@ -303,10 +315,13 @@ class SentenceGrounder:
         thresholds: GroundingThresholds = DEFAULT_THRESHOLDS,
         embedder: Embedder | None = None,
         question: str = "",
+        anchor: Quote | None = None,
     ) -> None:
         self.evidence = prepare_sources(sources)
         self.thresholds = thresholds
         self.question_terms = question_terms(question)
+        self.anchor = anchor
+        self.claims_judged = 0
         self.embedder = embedder
         self._window_vectors = None
         if embedder is not None:
@@ -334,6 +349,11 @@ class SentenceGrounder:
         supporting = [score for score in scores if _supports(score, self.thresholds)]
         best = max(scores, key=lambda score: (score.lexical, score.semantic or 0.0))
         chosen = _choose_citations(supporting, written)
+        first_claim = self.claims_judged == 0
+        self.claims_judged += 1
+        off_anchor = first_claim and self.anchor is not None and not self._agrees_with_anchor(claim)
+        if off_anchor:
+            chosen = ()
         return SentenceReport(
             text=plain,
             supported=bool(chosen),
@@ -344,7 +364,17 @@ class SentenceGrounder:
             best_lexical=best.lexical,
             best_semantic=best.semantic,
             missing=best.missing,
+            off_anchor=off_anchor,
         )
+
+    def _agrees_with_anchor(self, claim: Terms) -> bool:
+        """Whether the best-matching source sentence itself backs the claim (numbers and
+        negation included): "The server uses port 7431" does not answer which port the admin
+        console uses when the sentence about the admin console says 7432."""
+        assert self.anchor is not None
+        evidence = self.anchor.evidence
+        anchored = claim.numbers | ({NEGATION_TERM} & set(claim.weights))
+        return coverage(claim, evidence) >= self.thresholds.min_sentence_support and anchored <= evidence
 
     def _semantic(self, sentence: str) -> list[list[float]] | None:
         """cosine[source][window] of the sentence, or None without an embedder."""

@@ -63,6 +63,7 @@ class Quote:
     number: int
     text: str
     question_coverage: float
+    evidence: frozenset[str] = frozenset()  # the sentence's terms with its title's and table header's
 
 
 def best_quote(question: str, terms: Terms, sources: Sequence[SearchHit]) -> Quote | None:
@@ -75,7 +76,7 @@ def best_quote(question: str, terms: Terms, sources: Sequence[SearchHit]) -> Quo
     question_keys = set(terms.weights)
     wants_number = bool(_ASKS_FOR_NUMBER.search(question))
     wants_name = bool(_ASKS_FOR_PERSON.search(question))
-    best: tuple[float, int, int, float, str] | None = None
+    best: tuple[float, int, int, float, str, frozenset[str]] | None = None
     for number, hit in enumerate(sources, start=1):
         # A sentence under "Quillstack > Configuration" speaks of Quillstack without naming it.
         title_terms = set(extract_terms(" ".join((hit.title, *hit.heading_path))).weights)
@@ -85,19 +86,20 @@ def best_quote(question: str, terms: Terms, sources: Sequence[SearchHit]) -> Quo
             if not set(found.weights) - question_keys:
                 continue  # says nothing beyond the question
             context_terms = set(extract_terms(context).weights) if context else set()
-            value = coverage(terms, set(found.weights) | title_terms | context_terms)
+            evidence = frozenset(set(found.weights) | title_terms | context_terms)
+            value = coverage(terms, evidence)
             if value < MIN_QUOTE_COVERAGE:
                 continue
             rank = value
             if (wants_number and found.numbers - terms.numbers) or (wants_name and found.names - question_keys):
                 rank += ANSWER_TYPE_BONUS
-            key = (rank, -number, -position, value, sentence)
+            key = (rank, -number, -position, value, sentence, evidence)
             if best is None or key[:3] > best[:3]:
                 best = key
     if best is None:
         return None
-    _, negative_number, _, value, sentence = best
-    return Quote(number=-negative_number, text=_shortened(sentence), question_coverage=value)
+    _, negative_number, _, value, sentence, evidence = best
+    return Quote(number=-negative_number, text=_shortened(sentence), question_coverage=value, evidence=evidence)
 
 
 def quotable_units(text: str) -> list[tuple[str, str]]:

@@ -459,3 +459,59 @@ def test_a_lead_in_without_its_claim_is_not_an_answer() -> None:
         grounded = ground_answer(reply, sources, question=question, thresholds=LOOSE)
         assert grounded.abstained and grounded.reason == "the reply makes no claim"
     assert is_refusal("The source I provided is not a valid answer to the question.")
+
+
+PORTS = (
+    "Zorblat serves its web app on port 7431 by default. Its admin console listens on port 7432. "
+    "Both ports can be changed in zorblat.toml."
+)
+
+
+@pytest.mark.parametrize("mode", ["balanced", "strict"])
+def test_a_first_claim_the_best_matching_sentence_does_not_make_gives_way_to_that_sentence(mode: str) -> None:
+    from agentkit.answering import AnsweringSettings, answer_stream
+    from agentkit.generation import GenerationSettings
+    from tests.fakes import ScriptedGenerator
+
+    sources = [hit(PORTS, title="Zorblat ports", dense_score=0.7)]
+    generator = ScriptedGenerator()
+    # True of the web app, and so supported by the chunk, but not the answer to the question.
+    generator.enqueue("The server uses port 7431 [1]. Both ports can be changed in zorblat.toml [1].")
+    stream = answer_stream(
+        question="Which port does the Zorblat admin console use?",
+        search_query="Which port does the Zorblat admin console use?",
+        history=(),
+        search=lambda query, k: sources,
+        load_generator=lambda: generator,
+        settings=AnsweringSettings(
+            system_prompt="Answer from the sources.",
+            top_k=3,
+            grounding=mode,
+            abstention_message=None,
+            generation=GenerationSettings(),
+            thresholds=GroundingThresholds(min_answerability=0.0),
+        ),
+    )
+    shown = "".join(stream)
+    answer = stream.finish()
+    assert shown == answer.text == "Its admin console listens on port 7432 [1]."
+    assert stream.trace.grounded is not None and stream.trace.grounded.quoted
+    assert "best-matching source sentence" in stream.trace.grounded.reason
+
+
+def test_a_first_claim_that_agrees_with_the_best_matching_sentence_stands() -> None:
+    from agentkit.quoting import best_quote
+    from agentkit.support import question_terms
+
+    question = "Which port does the Zorblat admin console use?"
+    sources = [hit(PORTS, title="Zorblat ports")]
+    anchor = best_quote(question, question_terms(question), sources)
+    grounded = ground_answer(
+        "The admin console uses port 7432 [1]. Both ports can be changed in zorblat.toml.",
+        sources,
+        question=question,
+        thresholds=LOOSE,
+        anchor=anchor,
+    )
+    assert not grounded.abstained and not grounded.quoted
+    assert grounded.text == "The admin console uses port 7432 [1]. Both ports can be changed in zorblat.toml [1]."
