@@ -390,13 +390,13 @@ def report(args: argparse.Namespace) -> None:
     from agentkit.evaluation import format_comparison
 
     halves = split_articles(load_squad())
-    articles = halves["report"]
+    articles = halves[args.half]
     questions = sample_questions(articles, answerable=args.answerable, unanswerable=args.unanswerable)
     work_dir: Path = args.work_dir
-    qa_path = work_dir / f"qa-report-{args.answerable}-{args.unanswerable}.jsonl"
+    qa_path = work_dir / f"qa-{args.half}-{args.answerable}-{args.unanswerable}.jsonl"
     write_qa_file(questions, qa_path)
     kit = open_kit(work_dir, cache=not args.no_cache)
-    agent = build_agent(kit, "report", articles, work_dir, grounding="balanced")
+    agent = build_agent(kit, args.half, articles, work_dir, grounding="balanced")
     reports = {}
     for mode in args.modes.split(","):
         # One index, several settings: the handle's grounding is what `agentkit create
@@ -411,7 +411,7 @@ def report(args: argparse.Namespace) -> None:
         reports[f"grounding: {mode}"] = agent.evaluate(
             qa_path, report_path=work_dir / f"report-{mode}.jsonl", progress=show
         )
-    print(f"SQuAD 2.0 dev, report half ({len(articles)} articles), {qa_path.name}, top_k={agent.top_k}, "
+    print(f"SQuAD 2.0 dev, {args.half} half ({len(articles)} articles), {qa_path.name}, top_k={agent.top_k}, "
           f"max answer tokens={BENCH_MAX_ANSWER_TOKENS}")
     print(format_comparison(reports))
     from agentkit.answerability import shipped_model
@@ -422,8 +422,9 @@ def report(args: argparse.Namespace) -> None:
         [model.probability(r["features"]) if r["features"] is not None else 0.0 for r in rows],  # type: ignore[arg-type]
         [bool(r["answerable"]) for r in rows],
     )
-    print(f"answerability AUC on these held-out questions: {held_out:.3f}")
-    (work_dir / "tables.json").write_text(
+    which = "held-out" if args.half == "report" else "calibration"
+    print(f"answerability AUC on these {which} questions: {held_out:.3f}")
+    (work_dir / f"tables-{args.half}.json").write_text(
         json.dumps({name: r.to_dict() for name, r in reports.items()}, indent=2), encoding="utf-8"
     )
 
@@ -442,6 +443,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sub.add_argument("--unanswerable", type=int, default=300)
         if sub.prog.endswith("report"):
             sub.add_argument("--modes", default="off,balanced,strict", help="comma-separated grounding modes")
+            sub.add_argument("--half", choices=["calibration", "report"], default="report",
+                             help="which half to ask (the tables are reported on 'report')")
             sub.add_argument("--no-cache", action="store_true", help="do not reuse cached model replies")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
