@@ -409,7 +409,7 @@ def report(args: argparse.Namespace) -> None:
                 print(f"  [{mode}] {done}/{total} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
         reports[f"grounding: {mode}"] = agent.evaluate(
-            qa_path, report_path=work_dir / f"report-{mode}.jsonl", progress=show
+            qa_path, report_path=work_dir / f"report-{args.half}-{mode}.jsonl", progress=show
         )
     print(f"SQuAD 2.0 dev, {args.half} half ({len(articles)} articles), {qa_path.name}, top_k={agent.top_k}, "
           f"max answer tokens={BENCH_MAX_ANSWER_TOKENS}")

@@ -84,7 +84,7 @@ def test_the_documents_title_and_the_tables_header_count_towards_the_question() 
         "| Key | Default | Meaning |\n|---|---|---|\n| `limits.max_attachment_mb` | `64` | Largest attachment |",
         title="Zorblat configuration",
     )
-    other = hit("Zorblat listens on port 7431 by default.", title="Zorblat installation", n=2)
+    other = hit("Zorblat listens on port 7431.", title="Zorblat installation", n=2)
     question = "How large can an attachment be in Zorblat by default?"
     quote = best_quote(question, question_terms(question), [other, config])
     assert quote is not None and quote.number == 2 and "64" in quote.text
@@ -95,3 +95,26 @@ def test_a_heading_underline_glued_to_the_sentence_is_not_quoted() -> None:
     question = "Which version can Quillstack 4.x migrate databases from?"
     quote = best_quote(question, question_terms(question), [source])
     assert quote is not None and quote.text.startswith("Quillstack 4.x can only migrate")
+
+
+def test_neither_the_title_nor_the_title_line_makes_every_sentence_an_answer() -> None:
+    guide = hit(
+        "Quillstack Box QB-200: Hardware Guide and Warranty Document QB-200-HG, revision C, September 2024. "
+        "The box keeps the last 14 nightly exports on the drive. "
+        "The QB-200 comes with a hardware warranty of 36 months from delivery.",
+        title="Quillstack Box QB-200: Hardware Guide and Warranty",
+    )
+    question = "How long is the hardware warranty of the Quillstack Box QB-200?"
+    quote = best_quote(question, question_terms(question), [guide])
+    assert quote is not None and "36 months" in quote.text
+
+
+def test_how_long_wants_a_duration_not_any_number() -> None:
+    guide = hit(
+        "The Zorblat Box ZB-9 is a small server with Zorblat 4.2 preinstalled. "
+        "Every Zorblat Box ZB-9 has a warranty of 36 months.",
+        title="Zorblat Box ZB-9 guide",
+    )
+    question = "How long is the warranty of the Zorblat Box ZB-9?"
+    quote = best_quote(question, question_terms(question), [guide])
+    assert quote is not None and "36 months" in quote.text
