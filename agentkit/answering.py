@@ -9,8 +9,10 @@ How the agent's `grounding` setting shapes this (see `agentkit.grounding`):
   otherwise the model's reply is checked sentence by sentence before anyone sees it: in
   `balanced` each sentence is shown, with its verified [n] marks, as soon as it is complete
   and supported; in `strict` the answer is shown whole at the end (one unsupported sentence
-  anywhere voids it). Unverified words are never streamed. When the gate let the question
-  through but the reply is void, the answer is the best-matching source sentence, quoted
+  anywhere voids it). The reply's first claim must also be what the source sentence that
+  best matches the question says (that sentence is found before generation, so streaming is
+  not held back). Unverified words are never streamed. When the gate let the question
+  through but the reply is void, the answer is that source sentence, quoted
   (`agentkit.quoting`). An abstention is the agent's abstention message and lists the
   closest sources found.
 - `off`: the model is always called (when anything was retrieved) and its words are streamed

@@ -323,8 +323,9 @@ def check_citations(answer: Answer) -> tuple[int, int]:
     """(inline [n] marks, marks whose cited chunk supports their sentence).
 
     A mark is supported when the chunk it names holds, in one two-sentence window, at least
-    grounding's default `min_sentence_support` of the sentence's weighted terms and every name and number of it: the
-    same test grounding applies, here applied to whatever the agent showed.
+    grounding's default `min_sentence_support` of the sentence's weighted terms, and none of
+    its names, numbers or negation is missing: grounding's test of a sentence on its own,
+    applied to whatever the agent showed.
     """
     from agentkit.grounding import DEFAULT_THRESHOLDS
     from agentkit.support import (

@@ -25,14 +25,19 @@ evidence whether to call the model at all. Then:
    mode; in a longer reply, what follows such a sentence is ignored. Agents judge support
    lexically (the embedding check measured no gain; see `GroundingThresholds`).
 
+   A claim of fewer than `SHORT_CLAIM_TERMS` terms ("The answer is: 10.") is judged together
+   with the question's terms. Given an `anchor` (the source sentence that best matches the
+   question, `agentkit.quoting`), the reply's first claim must also be what that sentence
+   says, numbers and negation included; otherwise the reply is void.
+
 2. When the gate said yes but no sentence of the reply is supported (in `strict`: not every
-   sentence is), the answer is the source sentence that best matches the question, quoted
-   verbatim with its [n] (`agentkit.quoting`; done by `agentkit.answering`). Only when no
-   sentence qualifies, or the model said it does not know, is the answer an abstention.
+   sentence is; or the first claim is off the anchor), the answer is the anchor sentence,
+   quoted verbatim with its [n] (done by `agentkit.answering`). Only when no sentence
+   qualifies, or the model said it does not know, is the answer an abstention.
 
 Sentences without any content word ("Sure!"), bare list numbers ("2.") and lead-ins that
-end with a colon ("The source that answers this is:") are neither evidence nor claims; they are dropped in `balanced` and `strict` mode and never cause an
-abstention.
+end with a colon ("The source that answers this is:") are neither evidence nor claims; they
+are dropped in `balanced` and `strict` mode and never cause an abstention.
 """
 
 from __future__ import annotations
