@@ -38,6 +38,7 @@ class GateDecision:
     question_coverage: float = 0.0
     best_source: int | None = None
     answerability: float | None = None
+    features: tuple[float, ...] = ()  # the answerability features (`agentkit.answerability`)
 
 
 def hit_similarity(hit: SearchHit) -> float:
@@ -68,10 +69,19 @@ def should_attempt_answer(
     measured = measure_evidence(terms, question, hits, evidence, [hit_similarity(hit) for hit in hits])
     probability = (model or shipped_model()).probability(measured.features)
 
-    def refuse(reason: str) -> GateDecision:
+    def decide(answer: bool, reason: str) -> GateDecision:
         return GateDecision(
-            False, reason, retrieval_score, measured.window_coverage, measured.best_source, probability
+            answer,
+            reason,
+            retrieval_score,
+            measured.window_coverage,
+            measured.best_source,
+            probability,
+            measured.features,
         )
+
+    def refuse(reason: str) -> GateDecision:
+        return decide(False, reason)
 
     if not terms:
         return refuse("the question names nothing to look for")
@@ -93,11 +103,4 @@ def should_attempt_answer(
             f"the sources probably do not answer this (answerability {probability:.2f} < "
             f"{thresholds.min_answerability:.2f})"
         )
-    return GateDecision(
-        True,
-        "retrieval evidence is sufficient",
-        retrieval_score,
-        measured.window_coverage,
-        measured.best_source,
-        probability,
-    )
+    return decide(True, "retrieval evidence is sufficient")

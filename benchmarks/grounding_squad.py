@@ -279,41 +279,38 @@ def collect(args: argparse.Namespace) -> None:
 
 
 def gate_evidence(agent, questions: Sequence[SquadQuestion]) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
-    """What the gate sees for each question (no generation): its features and hard checks."""
-    from agentkit.answerability import measure_evidence
-    from agentkit.gate import hit_similarity
-    from agentkit.grounding import prepare_sources
-    from agentkit.support import question_terms
+    """What the gate sees for each question (no generation): its features, and whether its
+    hard checks (everything but the answerability bar) let the question through."""
+    from dataclasses import replace
 
+    from agentkit.answerability import FEATURE_NAMES, AnswerabilityModel
+    from agentkit.gate import should_attempt_answer
+    from agentkit.grounding import thresholds_for
+
+    # The probability is not used here (the model is what calibration fits), so a neutral
+    # model keeps this independent of the shipped file; a bar of 0 leaves the hard checks.
+    neutral = AnswerabilityModel(
+        means=(0.0,) * len(FEATURE_NAMES), scales=(1.0,) * len(FEATURE_NAMES),
+        weights=(0.0,) * len(FEATURE_NAMES), bias=0.0,
+    )
+    hard_checks = replace(thresholds_for("balanced"), min_answerability=0.0)
     rows: list[dict[str, object]] = []
     for question in questions:
         hits = agent.search(question.question, k=agent.top_k)
-        terms = question_terms(question.question)
-        evidence = prepare_sources(hits)
-        everywhere = frozenset().union(*(source.terms for source in evidence)) if evidence else frozenset()
-        similarities = [hit_similarity(hit) for hit in hits]
+        decision = should_attempt_answer(question.question, hits, hard_checks, neutral)
         rows.append(
             {
                 "answerable": question.answerable,
-                "features": measure_evidence(terms, question.question, hits, evidence, similarities).features
-                if hits
-                else None,
-                "retrieval": max(similarities, default=0.0),
-                "names_present": all(t in everywhere for t in terms.names | terms.numbers),
+                "features": decision.features or None,
+                "hard_checks_pass": decision.answer,
                 "retrieved": any(question.source_name in hit.uri for hit in hits),
             }
         )
     return rows
 
 
-def _gate_passes(row: dict[str, object], probability: float, thresholds) -> bool:  # type: ignore[no-untyped-def]
-    return (
-        row["features"] is not None
-        and float(row["retrieval"]) >= thresholds.min_retrieval_score  # type: ignore[arg-type]
-        and bool(row["names_present"])
-        and row["features"][0] >= thresholds.min_question_coverage - 1e-9  # type: ignore[index]
-        and probability >= thresholds.min_answerability
-    )
+def _gate_passes(row: dict[str, object], probability: float, bar: float) -> bool:
+    return bool(row["hard_checks_pass"]) and probability >= bar
 
 
 def area_under_curve(scores: Sequence[float], labels: Sequence[bool]) -> float:
@@ -335,7 +332,6 @@ def calibrate(args: argparse.Namespace) -> None:
 
     from agentkit.answerability import MODEL_PATH
     from agentkit.answerability_fit import fit_logistic, without_similarity
-    from agentkit.grounding import thresholds_for
 
     halves = split_articles(load_squad())
     articles = halves["calibration"]
@@ -376,10 +372,8 @@ def calibrate(args: argparse.Namespace) -> None:
     for name, weight in sorted(zip(model.to_json()["features"], model.weights, strict=True), key=lambda t: -abs(t[1])):  # type: ignore[arg-type]
         print(f"  {name:24s} {weight:+.3f}")
     print("min_answerability  answerable passed  unanswerable stopped   (gate only)")
-    base = thresholds_for("balanced")
     for bar in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75):
-        bars = replace(base, min_answerability=bar)
-        passed = [_gate_passes(r, p, bars) for r, p in zip(rows, probabilities, strict=True)]
+        passed = [_gate_passes(r, p, bar) for r, p in zip(rows, probabilities, strict=True)]
         share_passed = sum(p for p, y in zip(passed, labels, strict=True) if y) / answerable
         share_stopped = sum(not p for p, y in zip(passed, labels, strict=True) if not y) / (len(rows) - answerable)
         print(f"{bar:>17.2f}  {share_passed:>17.3f}  {share_stopped:>20.3f}")
