@@ -11,26 +11,86 @@ The public API is what this module exports; the CLI uses nothing else. Heavy lib
     print(answer.text, [c.uri for c in answer.citations])
 """
 
+import importlib
 import os
+from typing import TYPE_CHECKING
 
 # OpenMP threads (torch, FAISS, llama.cpp) that spin while waiting make a busy laptop crawl;
 # set before any of them loads. A user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from agentkit.agent import Agent, SourceInfo, SourceNotFoundError  # noqa: E402
-from agentkit.answering import AnswerStream
-from agentkit.chunking import ChunkingSettings
-from agentkit.conversation import Conversation, ConversationNotFoundError
-from agentkit.embedding import Embedder, EmbedderError, HashingEmbedder
-from agentkit.generation import ChatMessage, GenerationSettings, Generator, GeneratorError
-from agentkit.index_store import IndexNeedsRepairError
-from agentkit.ingest import FailedItem, SourceSyncReport, SyncReport
-from agentkit.kit import AgentExistsError, AgentKit, AgentNotFoundError, InvalidSettingError
-from agentkit.locking import AgentBusyError
-from agentkit.maintenance import DoctorReport, ReindexReport
-from agentkit.results import Answer, Citation, SearchHit
-from agentkit.retrieval import SearchError
-from connectors import ConnectorError
+# Where each public name lives. Names load on first use (PEP 562), so `import agentkit` and
+# `agentkit --help` stay instant, and a layer that imports `agentkit.errors` (connectors do)
+# does not pull in the whole library.
+_EXPORTS: dict[str, str] = {
+    "Agent": "agentkit.agent",
+    "AgentBusyError": "agentkit.errors",
+    "AgentExistsError": "agentkit.errors",
+    "AgentKit": "agentkit.kit",
+    "AgentNotFoundError": "agentkit.errors",
+    "AgentkitError": "agentkit.errors",
+    "Answer": "agentkit.results",
+    "AnswerStream": "agentkit.answering.pipeline",
+    "AnswerabilityModelError": "agentkit.errors",
+    "ChatMessage": "agentkit.models.generators",
+    "ChatTemplateError": "agentkit.errors",
+    "ChunkingSettings": "agentkit.ingest.chunking",
+    "Citation": "agentkit.results",
+    "ConnectorError": "agentkit.errors",
+    "Conversation": "agentkit.conversation",
+    "ConversationNotFoundError": "agentkit.errors",
+    "DoctorReport": "agentkit.index.maintenance",
+    "Embedder": "agentkit.models.embedders",
+    "EmbedderError": "agentkit.errors",
+    "EvaluationFileError": "agentkit.errors",
+    "FailedItem": "agentkit.ingest.pipeline",
+    "GenerationSettings": "agentkit.models.generators",
+    "Generator": "agentkit.models.generators",
+    "GeneratorError": "agentkit.errors",
+    "HashingEmbedder": "agentkit.models.embedders",
+    "IndexNeedsRepairError": "agentkit.errors",
+    "InvalidSettingError": "agentkit.errors",
+    "ModelSpecError": "agentkit.errors",
+    "PromptError": "agentkit.errors",
+    "ReindexReport": "agentkit.index.maintenance",
+    "SearchError": "agentkit.errors",
+    "SearchHit": "agentkit.results",
+    "SourceInfo": "agentkit.agent",
+    "SourceNotFoundError": "agentkit.errors",
+    "SourceSyncReport": "agentkit.ingest.pipeline",
+    "SyncReport": "agentkit.ingest.pipeline",
+}
+
+if TYPE_CHECKING:
+    from agentkit.agent import Agent, SourceInfo
+    from agentkit.answering.pipeline import AnswerStream
+    from agentkit.conversation import Conversation
+    from agentkit.errors import (
+        AgentBusyError,
+        AgentExistsError,
+        AgentkitError,
+        AgentNotFoundError,
+        AnswerabilityModelError,
+        ChatTemplateError,
+        ConnectorError,
+        ConversationNotFoundError,
+        EmbedderError,
+        EvaluationFileError,
+        GeneratorError,
+        IndexNeedsRepairError,
+        InvalidSettingError,
+        ModelSpecError,
+        PromptError,
+        SearchError,
+        SourceNotFoundError,
+    )
+    from agentkit.index.maintenance import DoctorReport, ReindexReport
+    from agentkit.ingest.chunking import ChunkingSettings
+    from agentkit.ingest.pipeline import FailedItem, SourceSyncReport, SyncReport
+    from agentkit.kit import AgentKit
+    from agentkit.models.embedders import Embedder, HashingEmbedder
+    from agentkit.models.generators import ChatMessage, GenerationSettings, Generator
+    from agentkit.results import Answer, Citation, SearchHit
 
 __version__ = "0.1.0"
 
@@ -40,17 +100,21 @@ __all__ = [
     "AgentExistsError",
     "AgentKit",
     "AgentNotFoundError",
+    "AgentkitError",
     "Answer",
     "AnswerStream",
+    "AnswerabilityModelError",
     "ChatMessage",
+    "ChatTemplateError",
     "ChunkingSettings",
     "Citation",
     "ConnectorError",
     "Conversation",
-    "DoctorReport",
     "ConversationNotFoundError",
+    "DoctorReport",
     "Embedder",
     "EmbedderError",
+    "EvaluationFileError",
     "FailedItem",
     "GenerationSettings",
     "Generator",
@@ -58,6 +122,8 @@ __all__ = [
     "HashingEmbedder",
     "IndexNeedsRepairError",
     "InvalidSettingError",
+    "ModelSpecError",
+    "PromptError",
     "ReindexReport",
     "SearchError",
     "SearchHit",
@@ -66,3 +132,16 @@ __all__ = [
     "SourceSyncReport",
     "SyncReport",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

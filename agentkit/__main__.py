@@ -1,5 +1,5 @@
 """`python -m agentkit` runs the command-line interface."""
 
-from agentkit.cli import main
+from agentkit.cli.app import main
 
 main()

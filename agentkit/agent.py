@@ -15,27 +15,43 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from agentkit.answerability import shipped_model
-from agentkit.answering import AnsweringSettings, AnswerStream, answer_stream
-from agentkit.generation import ChatMessage, GenerationSettings
-from agentkit.ingest import SourceSpec, SourceSyncReport, SyncReport, source_totals, sync_source
-from agentkit.locking import agent_write_lock, write_lock_timeout_s
-from agentkit.prompting import DEFAULT_SYSTEM_PROMPT
+from agentkit.answering.answerability import shipped_model
+from agentkit.answering.pipeline import AnsweringSettings, AnswerStream, answer_stream
+from agentkit.answering.prompting import DEFAULT_SYSTEM_PROMPT
+from agentkit.conversation import Conversation
+from agentkit.errors import ConnectorError, SourceNotFoundError
+from agentkit.evaluation import evaluate, read_qa_file
+from agentkit.index.files import AgentIndexFiles
+from agentkit.index.locking import agent_write_lock, write_lock_timeout_s
+from agentkit.index.maintenance import bring_index_up_to_date, diagnose, reindex_agent
+from agentkit.ingest.pipeline import (
+    SourceSpec,
+    SourceSyncReport,
+    SyncReport,
+    remove_source,
+    source_totals,
+    sync_source,
+)
+from agentkit.ingest.refresh import age_seconds, is_due
+from agentkit.models.generators import ChatMessage, GenerationSettings
 from agentkit.results import Answer, SearchHit
-from agentkit.retrieval import Retriever
+from agentkit.retrieval.retriever import Retriever
 from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow
-from connectors import ConnectorError, detect_kind
+from connectors import detect_kind
+from connectors.records import (
+    RecordPush,
+    documents_from_records,
+    pushed_records_location,
+    pushing,
+    record_uri,
+)
 
 if TYPE_CHECKING:
     from agentkit.conversation import Conversation
     from agentkit.evaluation import EvaluationItem, EvaluationReport, QuestionResult
-    from agentkit.index_store import AgentIndexFiles
+    from agentkit.index.files import AgentIndexFiles
+    from agentkit.index.maintenance import DoctorReport, ReindexReport
     from agentkit.kit import AgentKit
-    from agentkit.maintenance import DoctorReport, ReindexReport
-
-
-class SourceNotFoundError(Exception):
-    """No source with that id belongs to the agent."""
 
 
 @dataclass(frozen=True)
@@ -56,14 +72,12 @@ class SourceInfo:
     @property
     def age_s(self) -> float | None:
         """Seconds since the last successful sync (None: never synced)."""
-        from agentkit.refresh import age_seconds
 
         return age_seconds(self.last_synced_at)
 
     @property
     def due(self) -> bool:
         """Past its refresh interval (never when it has none); `agentkit sync --due` syncs it."""
-        from agentkit.refresh import is_due
 
         return is_due(self.last_synced_at, self.refresh_interval_s)
 
@@ -190,8 +204,6 @@ class Agent:
 
     def remove_source(self, source_id: int) -> SourceSyncReport:
         """Remove a source with all its documents and their vectors (one SQL transaction)."""
-        from agentkit.ingest import remove_source
-        from agentkit.maintenance import bring_index_up_to_date
 
         with self._write_lock():
             index_files = self._index_files()
@@ -224,7 +236,6 @@ class Agent:
         `records://<source>`; hits and citations carry `record_id`. A record without text or
         id is left out and listed in the report's `failed`.
         """
-        from connectors.records import RecordPush, documents_from_records, pushed_records_location, pushing
 
         location = pushed_records_location(source)
         options: dict[str, Any] = {"text_field": text_field, "id_field": id_field}
@@ -245,7 +256,6 @@ class Agent:
 
     def delete_records(self, ids: Iterable[str | int], *, source: str = "records") -> SourceSyncReport:
         """Remove pushed records by id (ids that are not stored are ignored)."""
-        from connectors.records import RecordPush, pushed_records_location, pushing, record_uri
 
         location = pushed_records_location(source)
         stored = [info for info in self.sources() if info.kind == "records" and info.uri == location]
@@ -262,8 +272,6 @@ class Agent:
     def _sync_specs(
         self, specs: Sequence[SourceSpec] | Callable[[], Sequence[SourceSpec]], *, progress: bool
     ) -> SyncReport:
-        from agentkit.maintenance import bring_index_up_to_date
-
         report = SyncReport()
         embedder = self._kit.embedder(self.embedder_id)  # loading a model can take seconds: before the lock
         index_files = self._index_files()
@@ -326,7 +334,6 @@ class Agent:
 
     def chat(self, *, conversation_id: int | None = None) -> Conversation:
         """A conversation whose `ask` keeps history in SQL and uses it for follow-ups."""
-        from agentkit.conversation import Conversation
 
         return Conversation(self._kit, self, conversation_id=conversation_id)
 
@@ -342,7 +349,6 @@ class Agent:
         The retrieval hit rate uses the sources each question actually retrieved. With
         `report_path`, one JSON line per question is written there.
         """
-        from agentkit.evaluation import evaluate, read_qa_file
 
         items = read_qa_file(Path(qa_file)) if isinstance(qa_file, (str, Path)) else list(qa_file)
         retrieved: dict[str, list[SearchHit]] = {}
@@ -392,7 +398,6 @@ class Agent:
 
     def doctor(self) -> DoctorReport:
         """Check that the index holds exactly one vector per chunk and matches the agent."""
-        from agentkit.maintenance import diagnose
 
         with self._write_lock():
             return diagnose(
@@ -408,8 +413,6 @@ class Agent:
         With `embedder`, the agent switches to that embedder ('default', 'hashing-N' or a
         sentence-transformers model folder); the switch and the new vectors commit together.
         """
-        from agentkit.index_store import AgentIndexFiles
-        from agentkit.maintenance import reindex_agent
 
         embedder_id = embedder or self.embedder_id
         model = self._kit.embedder(embedder_id)  # load (and check) it before taking the lock
@@ -450,14 +453,12 @@ class Agent:
     # ----- internals -----------------------------------------------------------------------
 
     def _write_lock(self) -> AbstractContextManager[None]:
-        """The agent's writer lock (see `agentkit.locking`)."""
+        """The agent's writer lock (see `agentkit.index.locking`)."""
         return agent_write_lock(
             self._kit.lock_path(self.index_key), agent_name=self.name, timeout_s=write_lock_timeout_s()
         )
 
     def _index_files(self) -> AgentIndexFiles:
-        from agentkit.index_store import AgentIndexFiles
-
         embedder = self._kit.embedder(self.embedder_id)
         return AgentIndexFiles(
             self._kit.index_folder(self.index_key),

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from agentkit.answering import AnswerStream
-from agentkit.generation import ChatMessage
+from agentkit.answering.followup import standalone_question
+from agentkit.answering.pipeline import AnswerStream
+from agentkit.errors import ConversationNotFoundError
+from agentkit.models.generators import ChatMessage
 from agentkit.results import Answer
 from agentkit.store.models import ConversationRow, MessageRow
 
@@ -22,10 +24,6 @@ if TYPE_CHECKING:
     from agentkit.kit import AgentKit
 
 HISTORY_TURNS = 6
-
-
-class ConversationNotFoundError(Exception):
-    """No conversation with that id belongs to the agent."""
 
 
 class Conversation:
@@ -61,7 +59,6 @@ class Conversation:
 
     def stream(self, question: str) -> AnswerStream:
         """Stream the reply; the turn is stored once the stream has been consumed."""
-        from agentkit.followup import standalone_question
 
         history = self.history()
         search_query = standalone_question(question, history)

@@ -1,7 +1,6 @@
 """Evaluation: ask an agent a file of questions and measure answers, retrieval and abstention.
 
 A QA file is JSON Lines, one question per line:
-
     {"question": "Who led the Norse?", "answer": "Rollo", "source": "normans.md"}
     {"question": "Who led the Saxons?", "answerable": false}
 
@@ -43,16 +42,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentkit.answering.grounding import DEFAULT_THRESHOLDS
+from agentkit.answering.support import (
+    cited_numbers,
+    extract_terms,
+    prepare_source,
+    score_support,
+    split_sentences,
+    strip_citations,
+)
+from agentkit.errors import EvaluationFileError
 from agentkit.results import Answer, SearchHit
 
 _ALLOWED_KEYS = frozenset({"id", "question", "answer", "source", "answerable"})
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation) | {"‘", "’", "“", "”", "–", "—"}
 _CITATION_MARK = re.compile(r"\[\d{1,3}\]")
-
-
-class EvaluationFileError(ValueError):
-    """A QA file cannot be read; the message names the file, the line and what to fix."""
 
 
 @dataclass(frozen=True)
@@ -327,15 +332,6 @@ def check_citations(answer: Answer) -> tuple[int, int]:
     its names, numbers or negation is missing: grounding's test of a sentence on its own,
     applied to whatever the agent showed.
     """
-    from agentkit.grounding import DEFAULT_THRESHOLDS
-    from agentkit.support import (
-        cited_numbers,
-        extract_terms,
-        prepare_source,
-        score_support,
-        split_sentences,
-        strip_citations,
-    )
 
     by_number = {citation.n: citation for citation in answer.citations}
     marks = supported = 0

@@ -12,15 +12,31 @@ import shutil
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from agentkit.chunking import ChunkingSettings
-from agentkit.embedding import DEFAULT_EMBEDDER_ID, Embedder, EmbedderError, load_embedder
-from agentkit.generation import DEFAULT_MODEL, GenerationSettings, Generator
-from agentkit.grounding import GROUNDING_MODES
+from agentkit.agent import Agent
+from agentkit.answering.grounding import GROUNDING_MODES
+from agentkit.errors import (
+    AgentBusyError,
+    AgentExistsError,
+    AgentNotFoundError,
+    EmbedderError,
+    IndexNeedsRepairError,
+    InvalidSettingError,
+)
+from agentkit.index.locking import agent_write_lock, write_lock_timeout_s
+from agentkit.ingest.chunking import ChunkingSettings
+from agentkit.ingest.pipeline import SyncReport
+from agentkit.models.embedders import DEFAULT_EMBEDDER_ID, Embedder
+from agentkit.models.generators import DEFAULT_MODEL, GenerationSettings, Generator
+from agentkit.models.registry import (
+    load_embedder,
+    load_generator,
+    normalize_generator_spec,
+    split_embedder_spec,
+)
 from agentkit.store import (
     AgentRow,
     ensure_schema,
@@ -30,23 +46,7 @@ from agentkit.store import (
     resolve_home,
 )
 
-if TYPE_CHECKING:
-    from agentkit.agent import Agent
-    from agentkit.ingest import SyncReport
-
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
-
-class AgentNotFoundError(Exception):
-    """No agent has that name."""
-
-
-class AgentExistsError(Exception):
-    """An agent with that name exists already."""
-
-
-class InvalidSettingError(ValueError):
-    """An agent setting is out of range; the message says what is allowed."""
 
 
 class AgentKit:
@@ -102,7 +102,6 @@ class AgentKit:
         chunking: ChunkingSettings | None = None,
     ) -> Agent:
         """Create an agent; its name must be unique."""
-        from agentkit.agent import Agent
 
         if not _NAME.match(name):
             raise InvalidSettingError(
@@ -112,10 +111,8 @@ class AgentKit:
             raise InvalidSettingError("top-k must be between 1 and 50")
         if grounding not in GROUNDING_MODES:
             raise InvalidSettingError(f"grounding must be one of {', '.join(GROUNDING_MODES)}")
-        if model != DEFAULT_MODEL:
-            model = str(Path(model).expanduser().resolve())
-            if not Path(model).is_file():
-                raise InvalidSettingError(f"model file {model} does not exist; give a .gguf path")
+        model = normalize_generator_spec(model)
+        split_embedder_spec(embedder)  # an unknown kind is refused before anything is stored
         row = AgentRow(
             name=name,
             description=description,
@@ -143,8 +140,6 @@ class AgentKit:
             return Agent(self, row)
 
     def get_agent(self, name: str) -> Agent:
-        from agentkit.agent import Agent
-
         with self.sessions() as session:
             row = session.scalar(select(AgentRow).where(AgentRow.name == name))
             if row is None:
@@ -154,8 +149,6 @@ class AgentKit:
             return Agent(self, row)
 
     def list_agents(self) -> list[Agent]:
-        from agentkit.agent import Agent
-
         with self.sessions() as session:
             rows = session.scalars(select(AgentRow).order_by(AgentRow.name)).all()
             return [Agent(self, row) for row in rows]
@@ -163,7 +156,6 @@ class AgentKit:
     def delete_agent(self, name: str) -> None:
         """Delete the agent's rows (sources, documents, chunks, conversations) and index files."""
         agent = self.get_agent(name)
-        from agentkit.locking import agent_write_lock, write_lock_timeout_s
 
         with agent_write_lock(
             self.lock_path(agent.index_key), agent_name=name, timeout_s=write_lock_timeout_s()
@@ -181,9 +173,6 @@ class AgentKit:
         An agent that cannot be synced (another process is writing to it, its index needs a
         reindex) does not stop the others: its report's `error` says why.
         """
-        from agentkit.index_store import IndexNeedsRepairError
-        from agentkit.ingest import SyncReport
-        from agentkit.locking import AgentBusyError
 
         reports: dict[str, SyncReport] = {}
         for agent in self.list_agents():
@@ -213,7 +202,5 @@ class AgentKit:
             return self._generator_override
         key = (model, settings.context_window, settings.seed, settings.repeat_penalty)
         if key not in self._generators:
-            from agentkit import generation
-
-            self._generators[key] = generation.load_generator(model, settings)
+            self._generators[key] = load_generator(model, settings)
         return self._generators[key]

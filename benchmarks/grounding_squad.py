@@ -41,7 +41,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from agentkit.generation import ChatMessage, Generator  # noqa: E402
+from agentkit.models.generators import ChatMessage, Generator  # noqa: E402
 
 SQUAD_PATH = REPO_ROOT.parent / "shared" / "data" / "squad_v2" / "dev-v2.0.json"
 DEFAULT_WORK_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / "agentkit-grounding-squad"
@@ -194,8 +194,8 @@ class CachingGenerator(Generator):
 
 def open_kit(work_dir: Path, *, cache: bool, load_model: bool = True):  # type: ignore[no-untyped-def]
     from agentkit import AgentKit
-    from agentkit.embedding import load_embedder
-    from agentkit.generation import GenerationSettings, load_generator
+    from agentkit.models.generators import GenerationSettings
+    from agentkit.models.registry import load_embedder, load_generator
 
     generator: Generator | None = None
     if load_model:
@@ -209,7 +209,7 @@ def open_kit(work_dir: Path, *, cache: bool, load_model: bool = True):  # type: 
 def build_agent(kit, half: str, articles: Sequence[dict[str, object]], work_dir: Path, *, grounding: str):  # type: ignore[no-untyped-def]
     """The agent of one half with the given grounding; created and synced on first use."""
     from agentkit import AgentNotFoundError
-    from agentkit.generation import GenerationSettings
+    from agentkit.models.generators import GenerationSettings
 
     name = f"squad-{half}"
     corpus = work_dir / "corpus" / half
@@ -229,7 +229,7 @@ def build_agent(kit, half: str, articles: Sequence[dict[str, object]], work_dir:
 
 def collect(args: argparse.Namespace) -> None:
     """Phase-1 data for calibration: hits and the raw (ungrounded) reply of every question."""
-    from agentkit.prompting import build_prompt
+    from agentkit.answering.prompting import build_prompt
 
     halves = split_articles(load_squad())
     articles = halves[args.half]
@@ -283,9 +283,9 @@ def gate_evidence(agent, questions: Sequence[SquadQuestion]) -> list[dict[str, o
     hard checks (everything but the answerability bar) let the question through."""
     from dataclasses import replace
 
-    from agentkit.answerability import FEATURE_NAMES, AnswerabilityModel
-    from agentkit.gate import should_attempt_answer
-    from agentkit.grounding import thresholds_for
+    from agentkit.answering.answerability import FEATURE_NAMES, AnswerabilityModel
+    from agentkit.answering.gate import should_attempt_answer
+    from agentkit.answering.grounding import thresholds_for
 
     # The probability is not used here (the model is what calibration fits), so a neutral
     # model keeps this independent of the shipped file; a bar of 0 leaves the hard checks.
@@ -330,8 +330,9 @@ def calibrate(args: argparse.Namespace) -> None:
     into the package; print the trade-off its bars offer (gate only, no generation)."""
     from dataclasses import replace
 
-    from agentkit.answerability import MODEL_PATH
-    from agentkit.answerability_fit import fit_logistic, without_similarity
+    from answerability_fit import fit_logistic, without_similarity
+
+    from agentkit.answering.answerability import MODEL_PATH
 
     halves = split_articles(load_squad())
     articles = halves["calibration"]
@@ -408,7 +409,7 @@ def report(args: argparse.Namespace) -> None:
     print(f"SQuAD 2.0 dev, {args.half} half ({len(articles)} articles), {qa_path.name}, top_k={agent.top_k}, "
           f"max answer tokens={BENCH_MAX_ANSWER_TOKENS}")
     print(format_comparison(reports))
-    from agentkit.answerability import shipped_model
+    from agentkit.answering.answerability import shipped_model
 
     model = shipped_model(agent.embedder_id)
     rows = gate_evidence(agent, questions)

@@ -41,7 +41,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from agentkit import AgentKit, AgentNotFoundError, Embedder, SearchHit  # noqa: E402
-from agentkit.embedding import DEFAULT_EMBEDDER_ID, load_embedder  # noqa: E402
+from agentkit.models.embedders import DEFAULT_EMBEDDER_ID  # noqa: E402
+from agentkit.models.registry import load_embedder  # noqa: E402
 
 SCIFACT = REPO_ROOT.parent / "shared" / "data" / "scifact"
 MODES = ("dense", "lexical", "hybrid")
@@ -162,7 +163,7 @@ def quality_table(kit: AgentKit, embedder_id: str) -> None:
 
 
 def describe_fusion() -> str:
-    from agentkit.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_FUSION_METHOD, FUSION_CANDIDATES
+    from agentkit.retrieval.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_FUSION_METHOD, FUSION_CANDIDATES
 
     return (
         f"{DEFAULT_FUSION_METHOD} (dense weight {DEFAULT_DENSE_WEIGHT}, "

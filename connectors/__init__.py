@@ -41,7 +41,7 @@ __all__ = [
 # kind -> "module:ClassName"; each class has `from_options(location, options)`.
 KINDS: dict[str, str] = {
     "files": "connectors.files:FilesConnector",
-    "web": "connectors.web:WebConnector",
+    "web": "connectors.web.connector:WebConnector",
     "notion": "connectors.notion:NotionConnector",
     "records": "connectors.records:RecordsConnector",
 }

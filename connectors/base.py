@@ -2,7 +2,7 @@
 
 A connector turns one source (a file or folder, a web site, a Notion export, a table of
 records) into `Document`s. It knows nothing about chunking, embeddings, indexes or SQL: the
-ingest pipeline in `agentkit.ingest` consumes what `Connector.fetch` yields.
+ingest pipeline in `agentkit.ingest.pipeline` consumes what `Connector.fetch` yields.
 
 `fetch` yields three kinds of items, so that one bad file never stops a whole folder:
 - `Document`: a readable item, with its text split into structural `Block`s;
@@ -23,19 +23,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from agentkit.errors import ConnectorError, UnreadableItemError  # noqa: F401  (every connector raises them)
+
 MetadataValue = str | int | float | bool | None
-
-
-class ConnectorError(Exception):
-    """A whole source could not be read; the message names it and says what to do."""
-
-
-class UnreadableItemError(Exception):
-    """One item (a file, a page, an archive entry) could not be read.
-
-    Readers raise it with a message that names the item and says what to do; connectors turn
-    it into a `SkippedItem` so the rest of the source is still ingested.
-    """
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ from connectors.base import (
     SkippedItem,
     UnreadableItemError,
 )
+from connectors.readers.docx import read_docx
+from connectors.readers.html import read_html
+from connectors.readers.markdown import read_markdown
+from connectors.readers.pdf import read_pdf_file
+from connectors.readers.text import decode_text
 
 # File suffix (lowercase) -> the `file_type` recorded in a document's metadata.
 FILE_TYPES: dict[str, str] = {
@@ -190,27 +195,16 @@ def read_file(path: Path, *, relative_path: str) -> Document | SkippedItem:
 def _read_content(content: bytes, *, file_type: str, path: Path) -> tuple[str | None, list[Block]]:
     name = str(path)
     if file_type == "text":
-        from connectors.text_decoding import decode_text
-
         return None, text_blocks(decode_text(content, name=name))
     if file_type == "markdown":
-        from connectors.markdown_reader import read_markdown
-        from connectors.text_decoding import decode_text
-
         return read_markdown(decode_text(content, name=name), name=name)
     if file_type == "html":
-        from connectors.html_reader import read_html
-
         page = read_html(content, name=name)
         return page.title, page.blocks
     if file_type == "pdf":
-        from connectors.pdf_reader import read_pdf_file
-
         pdf = read_pdf_file(content, name=name)
         return pdf.title, pdf.blocks
     if file_type == "docx":
-        from connectors.docx_reader import read_docx
-
         return read_docx(content, name=name)
     raise AssertionError(f"no reader for file type {file_type}")
 

@@ -70,6 +70,10 @@ from connectors.notion_export import (
     uri_component,
     without_property_lines,
 )
+from connectors.readers.html import decode_html, read_html
+from connectors.readers.markdown import plain_heading_text, read_markdown
+from connectors.readers.pdf import read_pdf
+from connectors.readers.text import decode_text
 from connectors.safe_zip import DEFAULT_ARCHIVE_LIMITS, ArchiveLimits
 
 __all__ = ["NotionConnector", "is_notion_export_folder"]
@@ -237,9 +241,6 @@ class _ExportReader:
         content = file.read()
         name, notion_id = clean_name(file.parts[-1])
         if page_format == "markdown":
-            from connectors.markdown_reader import plain_heading_text, read_markdown
-            from connectors.text_decoding import decode_text
-
             text = decode_text(content, name=file.origin)
             first_line = text.lstrip("\ufeff\n").split("\n", 1)[0]
             if first_line.startswith("# "):  # Notion starts every page with its title
@@ -247,8 +248,6 @@ class _ExportReader:
             else:
                 title = read_markdown(text, name=file.origin)[0]
         else:
-            from connectors.html_reader import decode_html
-
             text = decode_html(content)
             found = _HTML_TITLE.search(text)
             title = " ".join(html.unescape(found.group(1)).split()) if found else None
@@ -258,8 +257,6 @@ class _ExportReader:
             self.index.titles_by_id[notion_id] = page.title
 
     def _read_database(self, file: ExportFile) -> None:
-        from connectors.text_decoding import decode_text
-
         name, notion_id = clean_name(file.parts[-1])
         assert notion_id is not None
         is_all = split_suffix(file.parts[-1])[0].endswith("_all")
@@ -304,12 +301,9 @@ class _ExportReader:
 
     def _page_blocks(self, page: _Page, *, strip_columns: frozenset[str]) -> list[Block]:
         if page.page_format == "markdown":
-            from connectors.markdown_reader import read_markdown
-
             text = without_property_lines(page.text, strip_columns) if strip_columns else page.text
             text = _MARKDOWN_LINK.sub(self._markdown_link, text)
             return read_markdown(text, name=page.file.origin)[1]
-        from connectors.html_reader import read_html
 
         return read_html(_HTML_ANCHOR.sub(self._html_anchor, page.text), name=page.file.origin).blocks
 
@@ -414,13 +408,9 @@ class _ExportReader:
         crumbs = (*self._ancestor_titles(file.folder), title)
         try:
             if file.parts[-1].lower().endswith(".pdf"):
-                from connectors.pdf_reader import read_pdf
-
                 blocks = read_pdf(content, name=file.origin)
                 file_format = "pdf"
             else:
-                from connectors.text_decoding import decode_text
-
                 blocks = _paragraph_blocks(decode_text(content, name=file.origin))
                 file_format = "text"
         except UnreadableItemError as error:

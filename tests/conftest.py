@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from agentkit import AgentKit
+from agentkit import AgentKit, Generator
+from agentkit.models.registry import generators
 from tests.fakes import FakeEmbedder, ScriptedGenerator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +73,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def local_model_is(request: pytest.FixtureRequest) -> Callable[[Generator], None]:
+    """`local_model_is(generator)`: for this test, the `llama-cpp` generator kind (what the
+    `default` model and .gguf paths load, also from the CLI) returns `generator`. It goes through
+    the registry, and the built-in kind comes back after the test."""
+    stack = ExitStack()
+    request.addfinalizer(stack.close)
+
+    def use(generator: Generator) -> None:
+        stack.enter_context(generators.registered("llama-cpp", lambda target, settings: generator))
+
+    return use

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from agentkit.embedding import HashingEmbedder
-from agentkit.generation import ChatMessage, Generator
+from agentkit.models.embedders import HashingEmbedder
+from agentkit.models.generators import ChatMessage, Generator
 
 
 class FakeEmbedder(HashingEmbedder):

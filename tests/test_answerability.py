@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from agentkit import answerability
-from agentkit.answerability import (
+from agentkit.answering import answerability
+from agentkit.answering.answerability import (
     FEATURE_NAMES,
     SIMILARITY_FEATURES,
     AnswerabilityModel,
-    AnswerabilityModelError,
     measure_evidence,
     shipped_model,
 )
-from agentkit.answerability_fit import fit_logistic, without_similarity
-from agentkit.gate import hit_similarity, should_attempt_answer
-from agentkit.grounding import GroundingThresholds, prepare_sources, thresholds_for
-from agentkit.support import question_terms
+from agentkit.errors import AnswerabilityModelError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from answerability_fit import fit_logistic, without_similarity  # noqa: E402
+
+from agentkit.answering.gate import hit_similarity, should_attempt_answer
+from agentkit.answering.grounding import GroundingThresholds, prepare_sources, thresholds_for
+from agentkit.answering.support import question_terms
 from tests.test_grounding import NORMANS, SOURCES, hit
 
 

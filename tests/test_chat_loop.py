@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 from agentkit import AgentKit
-from agentkit.chat import run_chat
+from agentkit.cli.chat import run_chat
 from tests.fakes import ScriptedGenerator
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit.chunking import ChunkingSettings, chunk_document, count_tokens, text_for_embedding
+from agentkit.ingest.chunking import ChunkingSettings, chunk_document, count_tokens, text_for_embedding
 from connectors.base import Block, Document
 
 

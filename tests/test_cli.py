@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from agentkit import generation
-from agentkit.cli import cli
+from agentkit.cli.app import cli
 from tests.fakes import ScriptedGenerator
 
 
 @pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedGenerator:
+def scripted(local_model_is: Callable[[ScriptedGenerator], None]) -> ScriptedGenerator:
     generator = ScriptedGenerator()
-    monkeypatch.setattr(generation, "load_generator", lambda model, settings: generator)
+    local_model_is(generator)
     return generator
 
 
@@ -51,7 +51,7 @@ def created(runner: CliRunner, tmp_path: Path, name: str = "demo") -> Path:
 def test_help_imports_no_heavy_library() -> None:
     """`agentkit --help` stays instant because no model or index library loads for it."""
     code = (
-        "import sys; from agentkit.cli import main; sys.argv=['agentkit','--help']\n"
+        "import sys; from agentkit.cli.app import main; sys.argv=['agentkit','--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy=[m for m in ('torch','sentence_transformers','llama_cpp','faiss','bs4','pypdf','numpy') if m in sys.modules]\n"
         "print('HEAVY', heavy)"

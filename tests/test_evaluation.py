@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from agentkit.errors import EvaluationFileError
 from agentkit.evaluation import (
-    EvaluationFileError,
     EvaluationItem,
     contains_answer,
     evaluate,
@@ -148,8 +149,7 @@ def test_comparison_table_has_one_column_per_report() -> None:
 
 from click.testing import CliRunner  # noqa: E402
 
-from agentkit import generation  # noqa: E402
-from agentkit.cli import cli  # noqa: E402
+from agentkit.cli.app import cli  # noqa: E402
 from tests.fakes import ScriptedGenerator  # noqa: E402
 
 QA_LINES = [
@@ -186,9 +186,9 @@ def test_agent_evaluate_measures_grounded_answers(kit, tmp_path: Path, scripted_
     assert stopped["decision"].startswith("gate: ") and "sufficient" not in stopped["decision"]
 
 
-def test_eval_command_prints_table_json_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_command_prints_table_json_and_report(tmp_path: Path, local_model_is: Callable[[ScriptedGenerator], None]) -> None:
     scripted = ScriptedGenerator()
-    monkeypatch.setattr(generation, "load_generator", lambda model, settings: scripted)
+    local_model_is(scripted)
     runner = CliRunner()
 
     def run(*args: str):  # type: ignore[no-untyped-def]

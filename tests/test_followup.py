@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit.followup import is_follow_up, standalone_question
-from agentkit.generation import ChatMessage
+from agentkit.answering.followup import is_follow_up, standalone_question
+from agentkit.models.generators import ChatMessage
 
 PASSPORT = [
     ChatMessage("user", "How do I renew a passport?"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit.fusion import DEFAULT_FUSION_METHOD, FusedCandidate, fuse_rankings
+from agentkit.retrieval.fusion import DEFAULT_FUSION_METHOD, FusedCandidate, fuse_rankings
 
 DENSE = [(1, 0.9), (2, 0.8), (3, 0.5)]
 LEXICAL = [(3, 12.0), (4, 6.0), (1, 2.0)]

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit.embedding import HashingEmbedder
-from agentkit.gate import should_attempt_answer
-from agentkit.grounding import (
+from agentkit.answering.gate import should_attempt_answer
+from agentkit.answering.grounding import (
     DEFAULT_ABSTENTION_MESSAGE,
     GroundingThresholds,
     abstention_message,
     ground_answer,
     is_refusal,
 )
+from agentkit.answering.support import extract_terms, split_sentences
+from agentkit.models.embedders import HashingEmbedder
 from agentkit.results import SearchHit
-from agentkit.support import extract_terms, split_sentences
 
 NORMANS = (
     "The Normans were the people who in the 10th and 11th centuries gave their name to "
@@ -312,8 +312,8 @@ def test_agent_fixes_citations_and_removes_unsupported_sentences(
 def test_strict_agent_voids_a_reply_with_any_unsupported_sentence(
     kit: AgentKit, tmp_path: Path, scripted_generator: ScriptedGenerator
 ) -> None:
-    from agentkit.answering import AnsweringSettings, answer_stream
-    from agentkit.generation import GenerationSettings
+    from agentkit.answering.pipeline import AnsweringSettings, answer_stream
+    from agentkit.models.generators import GenerationSettings
 
     agent = _kettle_agent(kit, tmp_path, grounding="strict")
     scripted_generator.enqueue("The Lumo kettle boils 4 litres in 6 minutes. It is made in Norway.")
@@ -390,7 +390,7 @@ def test_a_reply_that_starts_with_i_do_not_know_is_an_abstention(
 
 
 def test_strict_mode_asks_more_of_the_retrieval_evidence() -> None:
-    from agentkit.grounding import thresholds_for
+    from agentkit.answering.grounding import thresholds_for
 
     balanced, strict = thresholds_for("balanced"), thresholds_for("strict")
     assert strict.min_answerability > balanced.min_answerability
@@ -469,8 +469,8 @@ PORTS = (
 
 @pytest.mark.parametrize("mode", ["balanced", "strict"])
 def test_a_first_claim_the_best_matching_sentence_does_not_make_gives_way_to_that_sentence(mode: str) -> None:
-    from agentkit.answering import AnsweringSettings, answer_stream
-    from agentkit.generation import GenerationSettings
+    from agentkit.answering.pipeline import AnsweringSettings, answer_stream
+    from agentkit.models.generators import GenerationSettings
     from tests.fakes import ScriptedGenerator
 
     sources = [hit(PORTS, title="Zorblat ports", dense_score=0.7)]
@@ -500,8 +500,8 @@ def test_a_first_claim_the_best_matching_sentence_does_not_make_gives_way_to_tha
 
 
 def test_a_first_claim_that_agrees_with_the_best_matching_sentence_stands() -> None:
-    from agentkit.quoting import best_quote
-    from agentkit.support import question_terms
+    from agentkit.answering.quoting import best_quote
+    from agentkit.answering.support import question_terms
 
     question = "Which port does the Zorblat admin console use?"
     sources = [hit(PORTS, title="Zorblat ports")]

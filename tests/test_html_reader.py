@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors import html_reader
-from connectors.html_reader import HtmlPage, decode_html, read_html
+from connectors.readers import html as html_reader
+from connectors.readers.html import HtmlPage, decode_html, read_html
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DOC_SITE = SHARED_DATA / "html_sites" / "python-markdown-doc_3.4.1-2+deb12u1" / "docs"

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from agentkit import AgentKit, SearchError
-from agentkit.cli import cli
-from agentkit.index_store import LEXICAL_FILE
-from agentkit.lexical import LexicalIndex
+from agentkit.cli.app import cli
+from agentkit.index.files import LEXICAL_FILE
+from agentkit.index.lexical import LexicalIndex
 from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow
 from tests.fakes import FakeEmbedder, ScriptedGenerator
 

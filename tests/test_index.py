@@ -7,13 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agentkit.index import (
-    INDEX_FILE,
-    IndexCorruptError,
-    IndexManifest,
-    IndexMismatchError,
-    VectorIndex,
-)
+from agentkit.errors import IndexCorruptError, IndexMismatchError
+from agentkit.index.faiss import INDEX_FILE, IndexManifest, VectorIndex
 
 
 def unit_vectors(count: int, dimension: int, seed: int = 0) -> np.ndarray:

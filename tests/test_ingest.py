@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentkit import AgentKit, ConnectorError, IndexNeedsRepairError
-from agentkit.index import INDEX_FILE
+from agentkit.index.faiss import INDEX_FILE
 from tests.fakes import FakeEmbedder
 
 

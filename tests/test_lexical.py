@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agentkit.lexical import LexicalIndex, LexicalIndexError, tokenize
+from agentkit.errors import LexicalIndexError
+from agentkit.index.lexical import LexicalIndex, tokenize
 
 WORDS = (
     "alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega vector index cell "

@@ -62,6 +62,6 @@ def test_ensure_schema_is_idempotent(database_url: str) -> None:
 def test_migrations_ship_inside_the_package() -> None:
     from importlib import resources
 
-    versions = resources.files("agentkit") / "migrations" / "versions"
+    versions = resources.files("agentkit.store") / "migrations" / "versions"
     assert any(entry.name.startswith("0001") for entry in versions.iterdir())
-    assert (resources.files("agentkit") / "migrations" / "env.py").is_file()
+    assert (resources.files("agentkit.store") / "migrations" / "env.py").is_file()

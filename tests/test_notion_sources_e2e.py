@@ -29,7 +29,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from agentkit import AgentKit
-from agentkit.cli import cli
+from agentkit.cli.app import cli
 from tests.fakes import ScriptedGenerator
 from tests.test_notion_connector import REAL_EXPORTS
 

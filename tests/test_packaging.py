@@ -28,8 +28,8 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path: Path) -> None
     )
     wheel = next(wheels.glob("agentkit-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "agentkit/migrations/versions/0001_initial_schema.py" in names
-    assert "agentkit/migrations/env.py" in names
+    assert "agentkit/store/migrations/versions/0001_initial_schema.py" in names
+    assert "agentkit/store/migrations/env.py" in names
     assert "agentkit/answerability.json" in names  # the calibrated gate travels with the code
     assert any(name.startswith("connectors/") for name in names)
 
@@ -63,7 +63,7 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path: Path) -> None
     agentkit("add", "packaged", str(docs))
     assert "frob-setup 2.4" in agentkit("search", "packaged", "Frobnicator install", "--json")
     calibrated = subprocess.run(
-        [sys.executable, "-c", "from agentkit.answerability import shipped_model; print(shipped_model().calibration)"],
+        [sys.executable, "-c", "from agentkit.answering.answerability import shipped_model; print(shipped_model().calibration)"],
         cwd=workdir, env=env, capture_output=True, text=True, check=True,
     ).stdout
     assert "SQuAD" in calibrated

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agentkit.quoting import MAX_QUOTE_CHARS, best_quote, quoted_answer
-from agentkit.support import question_terms
+from agentkit.answering.quoting import MAX_QUOTE_CHARS, best_quote, quoted_answer
+from agentkit.answering.support import question_terms
 from tests.test_grounding import HASTINGS, NORMANS, STEAM, hit
 
 

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 
 from connectors.base import UnreadableItemError
-from connectors.docx_reader import read_docx
-from connectors.markdown_reader import github_slug, read_markdown
-from connectors.pdf_reader import (
+from connectors.readers.docx import read_docx
+from connectors.readers.markdown import github_slug, read_markdown
+from connectors.readers.pdf import (
     clean_page_text,
     pdf_title,
     read_pdf,
     read_pdf_file,
     split_paragraphs,
 )
-from connectors.text_decoding import decode_text
+from connectors.readers.text import decode_text
 
 SHARED_PDFS = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdfs"
 

@@ -14,9 +14,9 @@ from sqlalchemy import func, select, update
 
 from agentkit import AgentKit, IndexNeedsRepairError, InvalidSettingError, SourceNotFoundError
 from agentkit.agent import Agent
-from agentkit.index import INDEX_FILE, MANIFEST_FILE, VectorIndex, read_manifest
-from agentkit.ingest import utc_now
-from agentkit.refresh import format_duration, is_due, parse_refresh_interval
+from agentkit.index.faiss import INDEX_FILE, MANIFEST_FILE, VectorIndex, read_manifest
+from agentkit.ingest.pipeline import utc_now
+from agentkit.ingest.refresh import format_duration, is_due, parse_refresh_interval
 from agentkit.store.models import AgentRow, ChunkRow, ConversationRow, DocumentRow, MessageRow, SourceRow
 from tests.fakes import FakeEmbedder
 

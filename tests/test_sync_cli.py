@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from agentkit import AgentKit, generation
-from agentkit.cli import cli
-from agentkit.index import INDEX_FILE
-from agentkit.locking import agent_write_lock
+from agentkit import AgentKit
+from agentkit.cli.app import cli
+from agentkit.index.faiss import INDEX_FILE
+from agentkit.index.locking import agent_write_lock
 from tests.fakes import ScriptedGenerator
 
 SYNC_KEYS = {"added", "updated", "removed", "unchanged", "failed", "chunks_embedded", "seconds"}
@@ -126,10 +127,10 @@ def test_doctor_and_reindex_commands(runner: CliRunner, tmp_path: Path, isolated
 
 
 def test_fetched_at_reaches_search_and_ask_json(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, tmp_path: Path, local_model_is: Callable[[ScriptedGenerator], None]
 ) -> None:
     generator = ScriptedGenerator(["The daemon listens on port 7421 [1]."])
-    monkeypatch.setattr(generation, "load_generator", lambda model, settings: generator)
+    local_model_is(generator)
     make_agent(runner, tmp_path)
     hits = json.loads(run(runner, "search", "demo", "Zorblat daemon port", "--json").output)
     assert hits and all(hit["fetched_at"] for hit in hits)
@@ -147,7 +148,7 @@ def test_second_writer_fails_with_a_clear_message(
     with agent_write_lock(lock, agent_name="demo", timeout_s=0):
         for args in (["sync", "demo"], ["add", "demo", str(tmp_path / "demo-docs")], ["reindex", "demo"]):
             result = run(runner, *args)
-            assert result.exit_code == 1
+            assert result.exit_code == 75  # EX_TEMPFAIL
             assert "being changed by another process" in result.output
         everything = run(runner, "sync", "--all", "--json")
         assert everything.exit_code == 1

@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from connectors.base import ConnectorError
-from connectors.url_safety import (
+from connectors.web.url_safety import (
     UnsafeUrlError,
     check_address_allowed,
     check_url_allowed,

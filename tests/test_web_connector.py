@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from connectors import url_safety
 from connectors.base import (
     ConnectorError,
     Document,
@@ -30,9 +29,10 @@ from connectors.base import (
     SkippedItem,
     UnchangedItem,
 )
-from connectors.url_normalization import normalize_url
-from connectors.url_safety import UnsafeUrlError
-from connectors.web import WebConnector
+from connectors.web import url_safety
+from connectors.web.connector import WebConnector
+from connectors.web.url_safety import UnsafeUrlError
+from connectors.web.urls import normalize_url
 from tests.web_test_site import (
     NOTES_DATE,
     RecordedRequest,
@@ -152,7 +152,7 @@ def test_crawl_reads_pages_and_reports_what_it_skipped(crawled_site: CrawledSite
 
 def _pdf_reader_available() -> bool:
     try:
-        from connectors.pdf_reader import read_pdf  # noqa: F401
+        from connectors.readers.pdf import read_pdf  # noqa: F401
     except ImportError:
         return False
     return True
@@ -184,7 +184,7 @@ def test_documents_hold_main_content_anchors_and_metadata(crawled_site: CrawledS
 
 
 def test_pdf_links_are_read_with_the_pdf_reader(crawled_site: CrawledSite) -> None:
-    pytest.importorskip("connectors.pdf_reader")
+    pytest.importorskip("connectors.readers.pdf")
     pytest.importorskip("pypdf")
     documents = by_uri(crawled_site.items, Document)
     manual = documents[f"{crawled_site.url}/manual.pdf"]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sitemap import UnreadableSitemapError, parse_sitemap
-from connectors.url_normalization import normalize_url, page_key
-from connectors.web_fetch import FetchError, PageFetcher
+from connectors.web.fetch import FetchError, PageFetcher
+from connectors.web.sitemap import UnreadableSitemapError, parse_sitemap
+from connectors.web.urls import normalize_url, page_key
 
 
 @pytest.mark.parametrize(

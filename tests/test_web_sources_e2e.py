@@ -28,7 +28,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from agentkit import AgentKit
-from agentkit.cli import cli
+from agentkit.cli.app import cli
 from tests.fakes import ScriptedGenerator
 from tests.web_test_site import SiteServer, redirect, serving, static
 

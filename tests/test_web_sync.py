@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 
-from agentkit.cli import cli
+from agentkit.cli.app import cli
 
 
 class ChangingSite(ThreadingHTTPServer):

@@ -1,6 +1,6 @@
 """Running the Alembic migrations that ship inside the package.
 
-The revisions live in `agentkit/migrations/versions` so that `pip install .` carries them;
+The revisions live in `agentkit/store/migrations/versions` so that `pip install .` carries them;
 `agentkit db upgrade` and the first use of a database run them.
 """
 
@@ -17,7 +17,7 @@ def _config(engine: Engine):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
     config = Config()
-    script_location = resources.files("agentkit") / "migrations"
+    script_location = resources.files("agentkit.store") / "migrations"
     config.set_main_option("script_location", str(script_location))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return config

@@ -1,7 +1,7 @@
 """SQLAlchemy 2.0 models: agents, sources, documents, chunks, conversations, messages.
 
 These are plain typed tables, no business logic. The schema is owned by the Alembic
-revisions in `agentkit/migrations/versions`; a test checks that they agree.
+revisions in `agentkit/store/migrations/versions`; a test checks that they agree.
 
 Chunk vectors are stored here too (`Chunk.embedding`, float32 bytes). That makes the FAISS
 file a cache that can be rebuilt from SQL alone, without re-embedding, which is how a crash

