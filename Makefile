@@ -24,7 +24,9 @@ $(VENV)/.installed: pyproject.toml
 		echo "Compiling llama-cpp-python $(LLAMA_VERSION) (once; about 10-15 minutes on 2 cores)"; \
 		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip wheel --quiet --no-cache-dir --no-deps \
 			llama-cpp-python==$(LLAMA_VERSION) -w $(LLAMA_WHEELS); }
-	$(PY) -m pip install --quiet $(LLAMA_WHEELS)/llama_cpp_python-*.whl
+	# The server extra is llama.cpp's own OpenAI-compatible server: the slow tests run the
+	# `openai:` generator against it.
+	$(PY) -m pip install --quiet "$$(ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl | head -n 1)[server]"
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 

@@ -9,12 +9,16 @@ agent's `GenerationSettings`.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from agentkit.errors import InvalidSettingError
+
 DEFAULT_MODEL = "default"
 DEFAULT_CONTEXT_WINDOW = 2048
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,17 @@ class GenerationSettings:
     # key itself is never stored) and how long to wait for the server.
     api_key_env: str | None = None
     request_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
+            raise InvalidSettingError(
+                f"api_key_env {self.api_key_env!r} must be the name of an environment variable "
+                "(letters, digits and '_'), not the key itself"
+            )
+        if not 0 < self.request_timeout_s <= 3600:
+            raise InvalidSettingError(f"request timeout {self.request_timeout_s} s must be between 0 and 3600")
+        if self.max_answer_tokens < 1 or self.context_window < 256:
+            raise InvalidSettingError("max_answer_tokens must be >= 1 and context_window >= 256")
 
 
 class Generator(ABC):

@@ -109,7 +109,8 @@ class OpenAICompatibleGenerator(Generator):
             ) from error
 
     def _pieces(self, lines: Iterator[str]) -> Iterator[str]:
-        """The text deltas of a server-sent event stream, until `[DONE]`."""
+        """The text deltas of a server-sent event stream, until `[DONE]` (or a finish reason)."""
+        finished = False
         for line in lines:
             if not line.startswith("data:"):
                 continue  # blank separators, comments (": keep-alive"), event names
@@ -127,12 +128,17 @@ class OpenAICompatibleGenerator(Generator):
             choices = event.get("choices") if isinstance(event, dict) else None
             if not choices:
                 continue
+            finished = finished or bool(choices[0].get("finish_reason"))
             delta = choices[0].get("delta") or {}
             text = delta.get("content")
             if text is None:
                 text = choices[0].get("text")  # a completions-style chunk
             if text:
                 yield text
+        if not finished:
+            raise GeneratorError(
+                f"the model server at {self.endpoint} broke off the answer (the stream ended without [DONE])"
+            )
 
     def _status_message(self, status: int, body: bytes) -> str:
         detail = body[:_ERROR_BODY_LIMIT].decode("utf-8", errors="replace").strip()
