@@ -125,3 +125,11 @@ class AnswerabilityModelError(AgentkitError, RuntimeError):
 
 class EvaluationFileError(AgentkitError, ValueError):
     """A QA file cannot be read; the message names the file, the line and what to fix."""
+
+
+# --- model downloads -----------------------------------------------------------------------
+
+
+class ModelDownloadError(AgentkitError):
+    """A model file could not be downloaded or failed its checksum; the message names the URL
+    and says what to do (a partial download is kept so that the same command resumes it)."""

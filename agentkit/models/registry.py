@@ -5,6 +5,7 @@ An agent names its generator and its embedder by a spec string:
 | spec | generator | embedder |
 |---|---|---|
 | `default` | bundled SmolLM2-135M (llama.cpp) | bundled all-MiniLM-L6-v2 |
+| a catalog name | that model once pulled (`agentkit models pull NAME`) | |
 | a bare path | a `.gguf` file (llama.cpp) | a sentence-transformers folder |
 | `llama-cpp:PATH.gguf` | that GGUF file | |
 | `openai:http://HOST:PORT/v1#MODEL` | an OpenAI-compatible server | |
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agentkit.errors import EmbedderError, GeneratorError, ModelSpecError
+from agentkit.models.catalog import catalog_model_target
 from agentkit.models.embedders import DEFAULT_EMBEDDER_ID, Embedder, HashingEmbedder
 from agentkit.models.generators import DEFAULT_MODEL, GenerationSettings, Generator
 from agentkit.models.llama_cpp import load_llama_cpp
@@ -58,11 +60,16 @@ embedders.register(SENTENCE_TRANSFORMERS, load_sentence_transformer)
 embedders.register(HASHING, _hashing)
 
 
-def split_generator_spec(spec: str) -> tuple[str, str]:
-    """(kind, target) for a generator spec; a bare path or `default` is llama.cpp."""
+def split_generator_spec(spec: str, *, home: str | Path | None = None) -> tuple[str, str]:
+    """(kind, target) for a generator spec; a bare path, `default` or the name of a pulled
+    catalog model (looked for in `home`'s models folder) is llama.cpp."""
     spec = spec.strip()
     if spec == DEFAULT_MODEL:
         return LLAMA_CPP, DEFAULT_MODEL
+    if not Path(spec).expanduser().exists():  # an existing file of that name wins
+        pulled = catalog_model_target(spec, home)
+        if pulled is not None:
+            return LLAMA_CPP, pulled
     match = _KIND.match(spec)
     if match and generators.get(match.group(1)) is not None:
         return match.group(1), match.group(2)
@@ -93,17 +100,19 @@ def split_embedder_spec(spec: str) -> tuple[str, str]:
     return SENTENCE_TRANSFORMERS, spec
 
 
-def normalize_generator_spec(spec: str) -> str:
-    """The spec to store for an agent: a local GGUF path made absolute and checked; a remote
-    target checked for form. Raises `ModelSpecError` with what to give instead."""
-    kind, target = split_generator_spec(spec)
+def normalize_generator_spec(spec: str, *, home: str | Path | None = None) -> str:
+    """The spec to store for an agent: a local GGUF path (a pulled catalog model's included)
+    made absolute and checked; a remote target checked for form. Raises `ModelSpecError` with
+    what to give instead."""
+    kind, target = split_generator_spec(spec, home=home)
     if kind == LLAMA_CPP:
         if target == DEFAULT_MODEL:
             return DEFAULT_MODEL
         path = Path(target).expanduser().resolve()
         if not path.is_file():
             raise ModelSpecError(f"model file {path} does not exist; give a .gguf path")
-        return str(path) if spec.strip() == target else f"{LLAMA_CPP}:{path}"
+        # a bare path or a catalog name is stored as the path; `llama-cpp:PATH` keeps its kind
+        return f"{LLAMA_CPP}:{path}" if spec.strip().startswith(f"{LLAMA_CPP}:") else str(path)
     if kind == OPENAI:
         parse_openai_target(target)
     return spec.strip()
