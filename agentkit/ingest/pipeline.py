@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, delete, func, select, update
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from agentkit.errors import ConnectorError
 from agentkit.index.files import AgentIndexFiles, IndexUpdate
 from agentkit.ingest.chunking import Chunk, ChunkingSettings, chunk_document, text_for_embedding
-from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow
+from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow, utc_now
 from connectors import Document, PreviousFetch, SkippedItem, UnchangedItem, open_connector
 
 if TYPE_CHECKING:
@@ -137,10 +137,6 @@ class _PlannedDocument:
     document: Document
     existing_id: int | None
     chunks: list[Chunk]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def sync_source(

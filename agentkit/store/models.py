@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC: what every timestamp agentkit writes is in."""
     return datetime.now(UTC)
 
 
