@@ -1,28 +1,17 @@
-"""Rank fusion: reciprocal rank fusion and the min-max score blend."""
+"""Rank fusion: the min-max score blend of a dense and a lexical ranking."""
 
 from __future__ import annotations
 
 import pytest
 
-from agentkit.retrieval.fusion import DEFAULT_FUSION_METHOD, FusedCandidate, fuse_rankings
+from agentkit.retrieval.fusion import FusedCandidate, fuse_rankings
 
 DENSE = [(1, 0.9), (2, 0.8), (3, 0.5)]
 LEXICAL = [(3, 12.0), (4, 6.0), (1, 2.0)]
 
 
-def test_rrf_sums_weighted_reciprocal_ranks() -> None:
-    fused = fuse_rankings(DENSE, LEXICAL, method="rrf", k=10, rrf_k=60, dense_weight=0.5)
-    scores = {candidate.chunk_id: candidate.score for candidate in fused}
-    assert scores[1] == pytest.approx(0.5 / 61 + 0.5 / 63)
-    assert scores[3] == pytest.approx(0.5 / 63 + 0.5 / 61)
-    assert scores[2] == pytest.approx(0.5 / 62)
-    assert scores[4] == pytest.approx(0.5 / 62)
-    # 1 and 3 tie, as do 2 and 4: the smaller chunk id comes first.
-    assert [candidate.chunk_id for candidate in fused] == [1, 3, 2, 4]
-
-
 def test_blend_normalises_each_list_and_mixes_by_weight() -> None:
-    fused = fuse_rankings(DENSE, LEXICAL, method="blend", k=10, dense_weight=0.4)
+    fused = fuse_rankings(DENSE, LEXICAL, k=10, dense_weight=0.4)
     scores = {candidate.chunk_id: candidate.score for candidate in fused}
     # dense: 0.9 -> 1, 0.8 -> 0.75, 0.5 -> 0; lexical: 12 -> 1, 6 -> 0.4, 2 -> 0
     assert scores == pytest.approx({1: 0.4, 2: 0.3, 3: 0.6, 4: 0.24})
@@ -41,20 +30,12 @@ def test_k_one_side_empty_and_equal_scores() -> None:
     assert [c.chunk_id for c in fuse_rankings(DENSE, LEXICAL, k=2)] == [3, 1]
     assert fuse_rankings(DENSE, LEXICAL, k=0) == []
     assert fuse_rankings([], [], k=5) == []
-    only_dense = fuse_rankings(DENSE, [], method="blend", k=5, dense_weight=0.4)
+    only_dense = fuse_rankings(DENSE, [], k=5, dense_weight=0.4)
     assert [c.chunk_id for c in only_dense] == [1, 2, 3]
-    same = fuse_rankings([(7, 0.3), (8, 0.3)], [], method="blend", k=5, dense_weight=0.5)
+    same = fuse_rankings([(7, 0.3), (8, 0.3)], [], k=5, dense_weight=0.5)
     assert [c.score for c in same] == [0.5, 0.5]
 
 
-def test_default_method_is_the_blend_chosen_on_train_queries() -> None:
-    assert DEFAULT_FUSION_METHOD == "blend"
-
-
 def test_bad_settings_are_refused() -> None:
-    with pytest.raises(ValueError, match="unknown fusion method 'max'"):
-        fuse_rankings(DENSE, LEXICAL, method="max", k=3)
     with pytest.raises(ValueError, match="dense_weight"):
         fuse_rankings(DENSE, LEXICAL, k=3, dense_weight=1.5)
-    with pytest.raises(ValueError, match="rrf_k"):
-        fuse_rankings(DENSE, LEXICAL, method="rrf", k=3, rrf_k=-1)

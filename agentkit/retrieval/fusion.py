@@ -1,17 +1,13 @@
 """Rank fusion: one ranking of chunks out of a dense (vector) ranking and a lexical (BM25) one.
 
-Two methods, both pure functions of the two ranked lists:
-- `rrf`, weighted reciprocal rank fusion: a chunk scores
-  `dense_weight / (rrf_k + dense rank) + (1 - dense_weight) / (rrf_k + lexical rank)`, ranks
-  counted from 1, a missing side adding nothing. It ignores score scales entirely.
-- `blend`, a calibrated score blend: each list's scores are min-max normalised to [0, 1] over
-  that list, a chunk missing from a list gets 0 there, and the fused score is
-  `dense_weight * dense + (1 - dense_weight) * lexical`.
+The fusion is a calibrated score blend: each list's scores are min-max normalised to [0, 1] over
+that list, a chunk missing from a list gets 0 there, and the fused score is
+`dense_weight * dense + (1 - dense_weight) * lexical`.
 
-The default, a blend with `dense_weight` 0.4 over the best 100 candidates of each side, was
-chosen on the BEIR SciFact *train* queries only (nDCG@10 0.735 against 0.722 for the best
-reciprocal rank fusion; the blend was flat between 75 and 300 candidates and between weights
-0.4 and 0.45); the test queries were used once, to report (benchmarks/README.md).
+The blend, with `dense_weight` 0.4 over the best 100 candidates of each side, was chosen on the
+BEIR SciFact *train* queries only (nDCG@10 0.735 against 0.722 for the best weighted reciprocal
+rank fusion, which ignores score scales; the blend was flat between 75 and 300 candidates and
+between weights 0.4 and 0.45); the test queries were used once, to report (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -19,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-FUSION_METHODS = ("rrf", "blend")
+# The name benchmarks print for the fusion; the blend is the only one.
 DEFAULT_FUSION_METHOD = "blend"
-DEFAULT_RRF_K = 60
 DEFAULT_DENSE_WEIGHT = 0.4
 # How many candidates each side should contribute: fetch max(FUSION_CANDIDATES, k) from each.
 FUSION_CANDIDATES = 100
@@ -41,9 +36,7 @@ def fuse_rankings(
     dense: Sequence[tuple[int, float]],
     lexical: Sequence[tuple[int, float]],
     *,
-    method: str = DEFAULT_FUSION_METHOD,
     k: int,
-    rrf_k: int = DEFAULT_RRF_K,
     dense_weight: float = DEFAULT_DENSE_WEIGHT,
 ) -> list[FusedCandidate]:
     """The `k` best chunks of the union of two rankings, each chunk once, best first.
@@ -51,20 +44,13 @@ def fuse_rankings(
     `dense` and `lexical` are (chunk id, score) lists ordered best first; a chunk id repeated
     within one list keeps its first (best) position. Ties are broken by the smaller chunk id.
     """
-    if method not in FUSION_METHODS:
-        raise ValueError(f"unknown fusion method {method!r}; choose one of: {', '.join(FUSION_METHODS)}")
     if not 0.0 <= dense_weight <= 1.0:
         raise ValueError(f"dense_weight must be between 0 and 1, got {dense_weight}")
-    if rrf_k < 0:
-        raise ValueError(f"rrf_k must be 0 or more, got {rrf_k}")
     if k <= 0:
         return []
     dense_first = _first_occurrences(dense)
     lexical_first = _first_occurrences(lexical)
-    if method == "rrf":
-        fused = _reciprocal_rank_scores(dense_first, lexical_first, rrf_k, dense_weight)
-    else:
-        fused = _blended_scores(dense_first, lexical_first, dense_weight)
+    fused = _blended_scores(dense_first, lexical_first, dense_weight)
     dense_scores = dict(dense_first)
     lexical_scores = dict(lexical_first)
     ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
@@ -89,19 +75,6 @@ def _first_occurrences(ranking: Sequence[tuple[int, float]]) -> list[tuple[int, 
         seen.add(chunk_id)
         unique.append((int(chunk_id), float(score)))
     return unique
-
-
-def _reciprocal_rank_scores(
-    dense: list[tuple[int, float]],
-    lexical: list[tuple[int, float]],
-    rrf_k: int,
-    dense_weight: float,
-) -> dict[int, float]:
-    fused: dict[int, float] = {}
-    for weight, ranking in ((dense_weight, dense), (1.0 - dense_weight, lexical)):
-        for rank, (chunk_id, _score) in enumerate(ranking, start=1):
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (rrf_k + rank)
-    return fused
 
 
 def _blended_scores(
@@ -131,9 +104,7 @@ def _min_max_normalised(ranking: list[tuple[int, float]]) -> list[tuple[int, flo
 __all__ = [
     "DEFAULT_DENSE_WEIGHT",
     "DEFAULT_FUSION_METHOD",
-    "DEFAULT_RRF_K",
     "FUSION_CANDIDATES",
-    "FUSION_METHODS",
     "FusedCandidate",
     "fuse_rankings",
 ]
