@@ -1,9 +1,10 @@
 """The lexical side of retrieval: a BM25 index over one agent's chunks, and its file format.
 
 `tokenize` turns text into terms (lowercase unicode words, common English function words
-dropped, Snowball English stems from PyStemmer); `LexicalIndex` keeps the term counts of every
-chunk, answers BM25 queries, follows chunks being added and removed, and saves itself
-atomically without pickle (the file format is `agentkit.index.lexical_file`).
+dropped, Snowball English stems from `agentkit.index.stemming`, shared with grounding);
+`LexicalIndex` keeps the term counts of every chunk, answers BM25 queries, follows chunks being
+added and removed, and saves itself atomically without pickle (the file format is
+`agentkit.index.lexical_file`).
 
 Why an index of our own rather than a library or the database's full-text search: SQLite FTS5
 ranks with its own BM25 variant and PostgreSQL's `ts_rank` is not BM25 at all, so database
@@ -26,10 +27,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agentkit.errors import LexicalIndexError
 from agentkit.index.lexical_file import StoredLexicalIndex, read_index_file, write_index_file
+from agentkit.index.stemming import stem_words
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,25 +58,7 @@ STOPWORDS = frozenset(
 def tokenize(text: str) -> list[str]:
     """The terms of `text`: lowercase words, stopwords dropped, Snowball English stems."""
     words = [word for word in _WORD.findall(text.lower()) if word not in STOPWORDS]
-    stems: list[str] = _stemmer().stemWords(words)
-    return stems
-
-
-_STEMMER: Any = None
-
-
-def _stemmer() -> Any:
-    """The shared Snowball English stemmer (PyStemmer ships no type hints)."""
-    global _STEMMER
-    if _STEMMER is None:
-        try:
-            import Stemmer
-        except ImportError as error:
-            raise LexicalIndexError(
-                "the lexical index needs PyStemmer; run: pip install PyStemmer"
-            ) from error
-        _STEMMER = Stemmer.Stemmer("english")
-    return _STEMMER
+    return stem_words(words)
 
 
 @dataclass
@@ -339,7 +323,7 @@ class LexicalIndex:
     def _learn_words(self, words: Iterable[str]) -> None:
         """Give new words their term ids (stemming each distinct word once)."""
         word_list = sorted(words)
-        for word, stem in zip(word_list, _stemmer().stemWords(word_list), strict=True):
+        for word, stem in zip(word_list, stem_words(word_list), strict=True):
             if word in STOPWORDS:
                 self._word_terms[word] = -1 - len(self._word_terms)
                 continue
