@@ -2,18 +2,19 @@
 
 Each `ask` turns a follow-up ("and how long does that take?") into a standalone question
 for retrieval, passes the recent history to the model (the prompt builder trims it to the
-context budget), and stores both turns with the answer's citations.
+context budget), and stores both turns with the answer's citations and whether it abstained
+(a follow-up takes no names from an abstention, whatever its message says).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from agentkit.answering.followup import standalone_question
-from agentkit.answering.pipeline import AnswerStream
+from agentkit.answering.followup import Turn, standalone_question
+from agentkit.answering.pipeline import AnswerPieces, AnswerStream
 from agentkit.errors import ConversationNotFoundError
 from agentkit.models.generators import ChatMessage
 from agentkit.results import Answer
@@ -48,6 +49,29 @@ class Conversation:
         self.last_answer: Answer | None = None
 
     def history(self) -> list[ChatMessage]:
+        """The recent messages, oldest first (at most `HISTORY_TURNS` questions and answers)."""
+        return [ChatMessage(row.role, row.content) for row in self._recent_messages()]
+
+    def stream(self, question: str) -> AnswerStream:
+        """Stream the reply; the turn is stored once the stream has been consumed."""
+        messages = self._recent_messages()
+        history = [ChatMessage(row.role, row.content) for row in messages]
+        search_query = standalone_question(question, _turns(messages))
+        inner = self.agent.answer_stream(question, history=history, search_query=search_query)
+
+        def pieces() -> AnswerPieces:
+            yield from inner
+            answer = inner.finish()
+            self._store_turn(question, answer)
+            self.last_answer = answer
+            return answer
+
+        return AnswerStream(pieces(), inner.trace)
+
+    def ask(self, question: str) -> Answer:
+        return self.stream(question).finish()
+
+    def _recent_messages(self) -> list[MessageRow]:
         with self._kit.sessions() as session:
             rows = session.scalars(
                 select(MessageRow)
@@ -55,28 +79,7 @@ class Conversation:
                 .order_by(MessageRow.id.desc())
                 .limit(HISTORY_TURNS * 2)
             ).all()
-        return [ChatMessage(row.role, row.content) for row in reversed(rows)]
-
-    def stream(self, question: str) -> AnswerStream:
-        """Stream the reply; the turn is stored once the stream has been consumed."""
-
-        history = self.history()
-        search_query = standalone_question(question, history)
-        inner = self.agent.answer_stream(question, history=history, search_query=search_query)
-        outer = AnswerStream(iter(()))
-
-        def pieces() -> Iterator[str]:
-            yield from inner
-            answer = inner.finish()
-            self._store_turn(question, answer)
-            self.last_answer = answer
-            outer.answer = answer
-
-        outer._pieces = pieces()
-        return outer
-
-    def ask(self, question: str) -> Answer:
-        return self.stream(question).finish()
+        return list(reversed(rows))
 
     def _store_turn(self, question: str, answer: Answer) -> None:
         with self._kit.sessions() as session, session.begin():
@@ -93,3 +96,14 @@ class Conversation:
                     abstained=answer.abstained,
                 )
             )
+
+
+def _turns(messages: Sequence[MessageRow]) -> list[Turn]:
+    """Questions paired with the answers that followed them, with each answer's stored flag."""
+    turns: list[Turn] = []
+    for message in messages:
+        if message.role == "user" and message.content.strip():
+            turns.append(Turn(message.content))
+        elif message.role == "assistant" and turns and not turns[-1].answer.strip():
+            turns[-1] = Turn(turns[-1].question, message.content, message.abstained)
+    return turns

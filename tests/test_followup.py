@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit.answering.followup import is_follow_up, standalone_question
-from agentkit.models.generators import ChatMessage
+from agentkit.answering.followup import Turn, is_follow_up, standalone_question
 
-PASSPORT = [
-    ChatMessage("user", "How do I renew a passport?"),
-    ChatMessage("assistant", "You renew it online at the Passport Office [1]."),
-]
+PASSPORT = [Turn("How do I renew a passport?", "You renew it online at the Passport Office [1].")]
 
 
 def test_without_history_the_question_is_unchanged() -> None:
@@ -55,10 +51,7 @@ def test_standalone_questions_are_left_alone(question: str) -> None:
 
 
 def test_pronoun_takes_names_from_the_previous_answer() -> None:
-    history = [
-        ChatMessage("user", "Who was the leader of the Norse raiders?"),
-        ChatMessage("assistant", "Rollo was their leader [1]."),
-    ]
+    history = [Turn("Who was the leader of the Norse raiders?", "Rollo was their leader [1].")]
     query = standalone_question("When did he die?", history)
     assert "Rollo" in query
     assert "Norse" in query
@@ -66,10 +59,8 @@ def test_pronoun_takes_names_from_the_previous_answer() -> None:
 
 def test_chains_of_follow_ups_keep_the_original_topic() -> None:
     history = [
-        ChatMessage("user", "How do I renew a passport?"),
-        ChatMessage("assistant", "Online at the Passport Office [1]."),
-        ChatMessage("user", "How long does that take?"),
-        ChatMessage("assistant", "About six weeks [2]."),
+        Turn("How do I renew a passport?", "Online at the Passport Office [1]."),
+        Turn("How long does that take?", "About six weeks [2]."),
     ]
     query = standalone_question("and what does it cost?", history)
     assert "renew" in query and "passport" in query.lower()
@@ -77,12 +68,26 @@ def test_chains_of_follow_ups_keep_the_original_topic() -> None:
 
 def test_abstention_answers_contribute_no_names() -> None:
     history = [
-        ChatMessage("user", "Who founded Quillstack?"),
-        ChatMessage("assistant", "I don't know based on the sources I have. Sources: Quillstack Handbook."),
+        Turn(
+            "Who founded Quillstack?",
+            "I don't know based on the sources I have. Sources: Quillstack Handbook.",
+            abstained=True,
+        )
     ]
     query = standalone_question("and when?", history)
     assert "Quillstack" in query
     assert "Handbook" not in query
+
+
+def test_an_abstention_is_known_by_its_flag_not_its_wording() -> None:
+    # A custom abstention message that says nothing like "I don't know".
+    custom = "Please ask Mrs Hudson in Accounts."
+    abstained = standalone_question("and when?", [Turn("Who founded Quillstack?", custom, abstained=True)])
+    assert "Quillstack" in abstained and "Hudson" not in abstained and "Accounts" not in abstained
+    # An answer that happens to say "don't know" still lends its names.
+    answer = "The Quillstack archive says its founders don't know the year; Ada Byrne led it [1]."
+    answered = standalone_question("and when did she leave?", [Turn("Who led Quillstack?", answer)])
+    assert "Ada Byrne" in answered
 
 
 def test_rewriting_is_deterministic() -> None:
@@ -92,6 +97,6 @@ def test_rewriting_is_deterministic() -> None:
 
 def test_context_is_bounded() -> None:
     long_question = "How do " + " ".join(f"word{i}" for i in range(40)) + " work?"
-    history = [ChatMessage("user", long_question), ChatMessage("assistant", "Yes.")]
+    history = [Turn(long_question, "Yes.")]
     query = standalone_question("and why?", history)
     assert len(query.split()) <= 1 + 12 + 1

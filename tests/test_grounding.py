@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agentkit.answering.gate import should_attempt_answer
 from agentkit.answering.grounding import (
     DEFAULT_ABSTENTION_MESSAGE,
+    GROUNDING_MODES,
     GroundingThresholds,
+    StreamingGrounder,
     abstention_message,
     ground_answer,
     is_refusal,
 )
 from agentkit.answering.support import extract_terms, split_sentences
-from agentkit.models.embedders import HashingEmbedder
 from agentkit.results import SearchHit
 
 NORMANS = (
@@ -176,22 +179,28 @@ def test_unknown_mode_is_an_error() -> None:
         ground_answer("x", SOURCES, question="q", mode="loose")  # type: ignore[arg-type]
 
 
-def test_embedder_adds_semantic_evidence() -> None:
-    embedder = HashingEmbedder(256)
-    grounded = ground_answer(
-        "Rollo was the leader of the Norse raiders.",
-        SOURCES,
-        question="Who led the Norse?",
-        thresholds=GroundingThresholds(min_sentence_support=0.6, min_semantic_support=0.2),
-        embedder=embedder,
-    )
-    assert not grounded.abstained
-    report = grounded.sentence_reports[0]
-    assert report.best_semantic is not None and report.best_semantic > 0.2
-    unrelated_bar = GroundingThresholds(min_sentence_support=0.6, min_semantic_support=0.99)
-    assert ground_answer(
-        "Rollo was the leader of the Norse raiders.", SOURCES, question="Who?", thresholds=unrelated_bar, embedder=embedder
-    ).abstained
+REPLIES = [
+    "Rollo was the leader of the Norse raiders [2]. He later became the first King of Sweden.",
+    "Sure! Rollo was the leader of the Norse raiders.",
+    "I don't know. Rollo was the leader of the Norse raiders.",
+    "[1] I apologize, the sources do not say.",
+    "The battle was fought in 1066. [3] Rollo led the Norse raiders [1]. He later became the",
+    "Canberra.",
+    "",
+]
+
+
+@pytest.mark.parametrize("mode", GROUNDING_MODES)
+@pytest.mark.parametrize("reply", REPLIES)
+def test_a_reply_streamed_word_by_word_is_grounded_as_the_whole_reply_is(reply: str, mode: str) -> None:
+    whole = ground_answer(reply, SOURCES, question="Who led the Norse?", mode=mode, thresholds=LOOSE)  # type: ignore[arg-type]
+    grounder = StreamingGrounder(SOURCES, question="Who led the Norse?", mode=mode, thresholds=LOOSE)
+    words = re.findall(r"\S+\s*", reply)
+    shown = [piece for end in range(1, len(words) + 1) for piece in grounder.feed("".join(words[:end]))]
+    shown.extend(grounder.feed(reply, final=True))
+    assert grounder.result() == whole
+    if not whole.abstained:
+        assert "".join(shown) == whole.text
 
 
 def test_every_citation_points_to_a_source_holding_the_claim() -> None:

@@ -3,7 +3,8 @@
 In a chat the user writes follow-ups that only make sense after the previous turn. Retrieval
 sees one string, so the follow-up is completed with what the conversation was about: the
 content words of the previous question (itself completed the same way, so chains of
-follow-ups keep their topic) and the names and numbers of the previous answer.
+follow-ups keep their topic) and the names and numbers of the previous answer, unless that
+answer was an abstention (its message names nothing the conversation is about).
 
     "How do I renew a passport?" ... "and how long does that take?"
     -> "how long does that take? (renew passport)"
@@ -23,9 +24,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from agentkit.answering.support import FUNCTION_WORDS, NEGATIONS, normalize_number, word_tokens
-from agentkit.models.generators import ChatMessage
 
 MAX_CONTEXT_WORDS = 12
 MAX_ANSWER_NAMES = 4
@@ -50,23 +51,33 @@ _QUESTION_SHAPE_WORDS = frozenset(
     mean means take takes work works cost costs happen happens need needs
     """.split()
 )
-_ABSTENTION_HINT = re.compile(r"\b(?:don't|do not|cannot|can't)\s+know\b|\bsources? .{0,40}\bnot\b", re.IGNORECASE)
 
 
-def standalone_question(question: str, history: Sequence[ChatMessage]) -> str:
-    """The question as a standalone search query, using the conversation so far."""
+@dataclass(frozen=True)
+class Turn:
+    """One earlier question of the conversation and the answer it got."""
+
+    question: str
+    answer: str = ""
+    abstained: bool = False  # the answer was the agent's abstention, as stored with it
+
+
+def standalone_question(question: str, turns: Sequence[Turn]) -> str:
+    """The question as a standalone search query, using the conversation's earlier turns."""
     question = question.strip()
-    turns = _user_turns_with_answers(history)
+    turns = [turn for turn in turns if turn.question.strip()]
     if not turns or not is_follow_up(question):
         return question
     # Complete earlier questions first, so that a chain of follow-ups keeps its topic.
     topic, previous_answer = "", ""
-    for user_text, answer in turns:
-        if topic and is_follow_up(user_text):
-            topic = _complete(user_text, topic, previous_answer)
+    for turn in turns:
+        asked = turn.question.strip()
+        if topic and is_follow_up(asked):
+            topic = _complete(asked, topic, previous_answer)
         else:
-            topic = user_text
-        previous_answer = answer
+            topic = asked
+        # An abstention names nothing the conversation is about.
+        previous_answer = "" if turn.abstained else turn.answer.strip()
     return _complete(question, topic, previous_answer)
 
 
@@ -108,16 +119,6 @@ def _own_content_words(text: str) -> list[str]:
     return words
 
 
-def _user_turns_with_answers(history: Sequence[ChatMessage]) -> list[tuple[str, str]]:
-    turns: list[tuple[str, str]] = []
-    for message in history:
-        if message.role == "user" and message.content.strip():
-            turns.append((message.content.strip(), ""))
-        elif message.role == "assistant" and turns and not turns[-1][1]:
-            turns[-1] = (turns[-1][0], message.content.strip())
-    return turns
-
-
 def _complete(question: str, topic_question: str, answer: str) -> str:
     """`question` followed by the topic's content phrases and the answer's names."""
     cleaned = _LEADING_CONNECTIVE.sub("", question).strip() or question
@@ -133,7 +134,7 @@ def _complete(question: str, topic_question: str, answer: str) -> str:
     for phrase in _content_phrases(topic_question):
         add(phrase)
     # "he", "it" often mean what was just answered: the answer's names come along.
-    if answer and not _ABSTENTION_HINT.search(answer):
+    if answer:
         for name in _names(answer)[:MAX_ANSWER_NAMES]:
             add(name)
     words = " ".join(context).split()[:MAX_CONTEXT_WORDS]

@@ -6,24 +6,23 @@ A prompt line ("answer only from the sources") does not stop that, so agentkit e
 grounding in code. Before generation, the gate (`agentkit.answering.gate`) decides from retrieval
 evidence whether to call the model at all. Then:
 
-1. After generation, `ground_answer` splits the reply into sentences and scores each sentence
-   against each numbered source (`agentkit.answering.support`): the weighted share of the sentence's
-   terms found in the source's best window (lexical support), whether the source holds every
-   name and number of the sentence, and, when an embedder is given, the cosine similarity of
-   the sentence to that window. A source *supports* a sentence when its lexical support
-   reaches `min_sentence_support`, it lacks none of the sentence's names and numbers, and
-   (with an embedder) the semantic similarity reaches `min_semantic_support`. The supporting
-   sources become the sentence's [n] marks; a mark the model wrote is kept only if that
-   source supports the sentence. A reply written from memory has no such source and is
-   dropped, whatever the model cited.
+1. While the reply is generated, `StreamingGrounder` splits it into sentences and, as each one
+   is complete, scores it against each numbered source (`agentkit.answering.support`): the
+   weighted share of the sentence's terms found in the source's best window (lexical support)
+   and whether the source holds every name and number of the sentence. A source *supports* a
+   sentence when its lexical support reaches `min_sentence_support` and it lacks none of the
+   sentence's names and numbers. The supporting sources become the sentence's [n] marks; a
+   mark the model wrote is kept only if that source supports the sentence. A reply written
+   from memory has no such source and is dropped, whatever the model cited. `ground_answer`
+   is the same grounder run over a finished reply.
 
    - `strict`: one unsupported sentence turns the whole answer into an abstention;
    - `balanced` (the default): unsupported sentences are removed; if none is left, abstain;
    - `off`: the reply as written, citing every source the prompt held.
 
    A reply that opens with the model saying it does not know is an abstention in every
-   mode; in a longer reply, what follows such a sentence is ignored. Agents judge support
-   lexically (the embedding check measured no gain; see `GroundingThresholds`).
+   mode; in a longer reply, what follows such a sentence is ignored. Support is judged
+   lexically (an embedding check measured no gain; see `GroundingThresholds`).
 
    A claim of fewer than `SHORT_CLAIM_TERMS` terms ("The answer is: 10.") is judged together
    with the question's terms. Given an `anchor` (the source sentence that best matches the
@@ -43,9 +42,9 @@ are dropped in `balanced` and `strict` mode and never cause an abstention.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from agentkit.answering.quoting import Quote
 from agentkit.answering.support import (
@@ -64,9 +63,6 @@ from agentkit.answering.support import (
     strip_citations,
 )
 from agentkit.results import SearchHit
-
-if TYPE_CHECKING:
-    from agentkit.models.embedders import Embedder
 
 GroundingMode = Literal["strict", "balanced", "off"]
 GROUNDING_MODES: tuple[GroundingMode, ...] = ("strict", "balanced", "off")
@@ -89,7 +85,6 @@ _REFUSAL = re.compile(
 )
 
 
-
 @dataclass(frozen=True)
 class GroundingThresholds:
     """Calibrated decision thresholds (see the module docstring and the benchmark).
@@ -101,8 +96,6 @@ class GroundingThresholds:
         tried.
     min_sentence_support: weighted share of a sentence's terms that a source's best window
         must hold for the source to support the sentence.
-    min_semantic_support: with an embedder, the cosine similarity between a sentence and its
-        best window that a supporting source must also reach.
     """
 
     # Calibrated with benchmarks/grounding_squad.py on the calibration half of SQuAD 2.0 dev
@@ -126,14 +119,13 @@ class GroundingThresholds:
     # Sentence support 0.60, on 82 calibration replies behind the earlier coverage gate (>= 0.75): unanswerable questions
     # answered fell from 4 to 2 (of 40) while answerable ones answered stayed 9 (of 42); 0.80
     # and above start to drop right answers.
-    # Semantic support is opt-in (pass an embedder): on the same replies it never rejected a
-    # wrong sentence that lexical support accepted, and it did reject a right one ("The answer
-    # is: 23 years.", cosine 0.19), so its bar only screens out word salad.
+    # An embedding check (cosine of sentence and window) was tried on the same replies: it never
+    # rejected a wrong sentence that lexical support accepted and did reject a right one ("The
+    # answer is: 23 years.", cosine 0.19), so support is judged on words alone.
     min_retrieval_score: float = 0.20
     min_question_coverage: float = 0.50
     min_answerability: float = 0.45
     min_sentence_support: float = 0.60
-    min_semantic_support: float = 0.10
 
     def __post_init__(self) -> None:
         for name in (
@@ -141,7 +133,6 @@ class GroundingThresholds:
             "min_question_coverage",
             "min_answerability",
             "min_sentence_support",
-            "min_semantic_support",
         ):
             value = getattr(self, name)
             if not -1.0 <= value <= 1.0:
@@ -169,7 +160,6 @@ class SentenceReport:
     model_citations: tuple[int, ...]
     dropped_citations: tuple[int, ...]
     best_lexical: float
-    best_semantic: float | None
     missing: tuple[str, ...] = ()
     refusal: bool = False
     off_anchor: bool = False  # the first claim, and not what the best-matching passage says
@@ -183,7 +173,6 @@ class SentenceReport:
             "model_citations": list(self.model_citations),
             "dropped_citations": list(self.dropped_citations),
             "best_lexical": round(self.best_lexical, 4),
-            "best_semantic": None if self.best_semantic is None else round(self.best_semantic, 4),
             "missing": list(self.missing),
             "refusal": self.refusal,
             "off_anchor": self.off_anchor,
@@ -200,6 +189,19 @@ class GroundedAnswer:
     reason: str
     sentence_reports: tuple[SentenceReport, ...] = field(default_factory=tuple)
     quoted: bool = False  # the text is a source sentence quoted verbatim (`agentkit.answering.quoting`)
+
+    @property
+    def refused(self) -> bool:
+        """Whether the model said it does not know (then no quote stands in for the reply)."""
+        return any(report.refusal for report in self.sentence_reports)
+
+
+def grounding_mode(value: str) -> GroundingMode:
+    """`value` as a grounding mode; a ValueError naming the modes if it is none of them."""
+    for mode in GROUNDING_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, got {value!r}")
 
 
 def abstention_message(configured: str | None) -> str:
@@ -229,35 +231,109 @@ def ground_answer(
     question: str,
     mode: GroundingMode = DEFAULT_GROUNDING_MODE,
     thresholds: GroundingThresholds = DEFAULT_THRESHOLDS,
-    embedder: Embedder | None = None,
     anchor: Quote | None = None,
 ) -> GroundedAnswer:
-    """Check each sentence of `raw_text` against the numbered `sources` and cite or drop it.
+    """Check each sentence of a finished reply against the numbered `sources`; cite or drop it.
+
+    This is `StreamingGrounder` fed the whole reply at once, so a streamed answer and a
+    grounded finished reply are judged by the same code.
+    """
+    grounder = StreamingGrounder(sources, question=question, mode=mode, thresholds=thresholds, anchor=anchor)
+    for _shown in grounder.feed(raw_text, final=True):
+        pass  # what a stream would show; the result holds the answer
+    return grounder.result()
+
+
+class StreamingGrounder:
+    """Grounds a reply while it is generated: feed it the text so far, show what it yields.
+
+    Each sentence is judged as soon as it is complete (`SentenceGrounder`). What is yielded
+    depends on the mode: in `balanced`, each supported sentence with its verified [n] marks;
+    in `strict`, the whole answer once the reply is final and every claim stands; in `off`,
+    the text as written. Judging stops at a sentence in which the model says it does not know
+    and at a first claim that is not what `anchor` says. After the final feed, `result()` is
+    the grounded answer.
 
     A sentence with fewer than `SHORT_CLAIM_TERMS` content terms ("The answer is: 10.") is
-    judged together with the terms of `question`. With an `anchor` (the source sentence that
-    best matches the question), the reply's first claim must also be what that sentence says.
+    judged together with the terms of `question`.
     """
-    if mode not in GROUNDING_MODES:
-        raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, got {mode!r}")
-    text = raw_text.strip()
-    if not text:
-        return GroundedAnswer("", (), True, "the model returned nothing")
-    sentences = split_sentences(text)
-    if is_refusal(sentences[0]):
-        return GroundedAnswer("", (), True, "the model said it does not know")
-    if mode == "off":
-        return GroundedAnswer(text, tuple(range(1, len(sources) + 1)), False, "grounding is off")
-    if not sources:
-        return GroundedAnswer("", (), True, "there are no sources to support an answer")
-    grounder = SentenceGrounder(sources, thresholds=thresholds, embedder=embedder, question=question, anchor=anchor)
-    reports: list[SentenceReport] = []
-    for sentence in without_unfinished_tail(sentences):
-        report = grounder.judge(sentence)
-        reports.append(report)
-        if report.refusal or report.off_anchor:
-            break  # what follows "I don't know", or a first claim beside the point, is not an answer
-    return conclude(reports, mode)
+
+    def __init__(
+        self,
+        sources: Sequence[SearchHit],
+        *,
+        question: str,
+        mode: str = DEFAULT_GROUNDING_MODE,
+        thresholds: GroundingThresholds = DEFAULT_THRESHOLDS,
+        anchor: Quote | None = None,
+    ) -> None:
+        self.mode = grounding_mode(mode)
+        self.source_count = len(sources)
+        self.reports: list[SentenceReport] = []
+        # `off` judges nothing: no need to prepare the sources.
+        self._judge = (
+            None
+            if self.mode == "off"
+            else SentenceGrounder(sources, thresholds=thresholds, question=question, anchor=anchor)
+        )
+        self._text = ""
+        self._final = False
+        self._stopped = False
+        self._shown_sentences = 0
+        self._shown_chars = 0
+
+    def feed(self, text_so_far: str, *, final: bool = False) -> Iterator[str]:
+        """Judge what is complete of the reply so far and yield what may be shown of it now.
+
+        `final`: the reply is finished (its last sentence is complete, or was cut off by the
+        token limit and is dropped).
+        """
+        self._text, self._final = text_so_far, final
+        if self.mode == "off":
+            new_text = text_so_far[self._shown_chars :]
+            self._shown_chars = len(text_so_far)
+            if new_text:
+                yield new_text
+            return
+        sentences = split_sentences(text_so_far)
+        if final:
+            sentences = without_unfinished_tail(sentences)
+        else:
+            # The last sentence may still grow; one that is only "[" may be a citation mark
+            # that belongs to the sentence before it.
+            complete = len(sentences) - 1
+            if sentences and sentences[-1].lstrip().startswith("["):
+                complete -= 1
+            sentences = sentences[: max(complete, 0)]
+        assert self._judge is not None
+        while not self._stopped and len(self.reports) < len(sentences):
+            report = self._judge.judge(sentences[len(self.reports)])
+            self.reports.append(report)
+            if report.refusal or report.off_anchor:
+                self._stopped = True  # what follows "I don't know", or a claim beside the point, is not an answer
+            elif report.supported and self.mode == "balanced":
+                yield (" " if self._shown_sentences else "") + cited_sentence(report)
+                self._shown_sentences += 1
+        if final and self.mode == "strict":
+            grounded = self.result()
+            if not grounded.abstained:
+                yield grounded.text
+
+    def result(self) -> GroundedAnswer:
+        """The grounded answer; call it after the final `feed`."""
+        assert self._final, "feed the finished reply (final=True) first"
+        text = self._text.strip()
+        reports = tuple(self.reports)
+        if not text:
+            return GroundedAnswer("", (), True, "the model returned nothing")
+        if self.mode == "off":
+            first = _non_claim(split_sentences(text)[0])
+            if first is not None and first.refusal:
+                return GroundedAnswer("", (), True, "the model said it does not know", (first,))
+            return GroundedAnswer(text, tuple(range(1, self.source_count + 1)), False, "grounding is off")
+        if not self.source_count and not any(report.refusal for report in reports):
+            return GroundedAnswer("", (), True, "there are no sources to support an answer", reports)
+        return conclude(reports, self.mode)
 
 
 def without_unfinished_tail(sentences: Sequence[str]) -> list[str]:
@@ -310,15 +386,26 @@ def conclude(reports: Sequence[SentenceReport], mode: GroundingMode) -> Grounded
     )
 
 
+def _non_claim(sentence: str) -> SentenceReport | None:
+    """The report of a sentence that claims nothing: the model saying it does not know, or
+    filler ("Sure!", "2.", "The answer is:"); None for a claim."""
+    written = tuple(cited_numbers(sentence))
+    plain = strip_citations(sentence)
+    if is_refusal(plain):
+        return SentenceReport(plain, False, True, (), written, written, 0.0, refusal=True)
+    if not extract_terms(plain) or _BARE_LIST_MARK.match(plain) or plain.rstrip().endswith(":"):
+        return SentenceReport(plain, False, True, (), written, written, 0.0)
+    return None
+
+
 class SentenceGrounder:
-    """Judges sentences one at a time against sources prepared once (used while streaming)."""
+    """Judges sentences one at a time against sources prepared once."""
 
     def __init__(
         self,
         sources: Sequence[SearchHit],
         *,
         thresholds: GroundingThresholds = DEFAULT_THRESHOLDS,
-        embedder: Embedder | None = None,
         question: str = "",
         anchor: Quote | None = None,
     ) -> None:
@@ -327,32 +414,22 @@ class SentenceGrounder:
         self.question_terms = question_terms(question)
         self.anchor = anchor
         self.claims_judged = 0
-        self.embedder = embedder
-        self._window_vectors = None
-        if embedder is not None:
-            texts = [text for source in self.evidence for text in source.window_texts]
-            self._window_vectors = embedder.embed(texts)
 
     def judge(self, sentence: str) -> SentenceReport:
+        non_claim = _non_claim(sentence)
+        if non_claim is not None:
+            return non_claim
         written = tuple(cited_numbers(sentence))
         plain = strip_citations(sentence)
         terms = extract_terms(plain)
-        if is_refusal(plain):
-            return SentenceReport(plain, False, True, (), written, written, 0.0, None, refusal=True)
-        if not terms or _BARE_LIST_MARK.match(plain) or plain.rstrip().endswith(":"):
-            return SentenceReport(plain, False, True, (), written, written, 0.0, None)
-        semantic = self._semantic(plain)
         claim = terms
         if len(terms.weights) < SHORT_CLAIM_TERMS:
             # "The answer is: 10." claims something about the question: the passage that backs
             # it must also hold what the question asks about, not just the number.
             claim = merge_terms(terms, self.question_terms)
-        scores = [
-            score_support(claim, source, semantic=None if semantic is None else semantic[index])
-            for index, source in enumerate(self.evidence)
-        ]
+        scores = [score_support(claim, source) for source in self.evidence]
         supporting = [score for score in scores if _supports(score, self.thresholds)]
-        best = max(scores, key=lambda score: (score.lexical, score.semantic or 0.0))
+        best = max(scores, key=lambda score: score.lexical, default=None)
         chosen = _choose_citations(supporting, written)
         first_claim = self.claims_judged == 0
         self.claims_judged += 1
@@ -366,9 +443,8 @@ class SentenceGrounder:
             sources=chosen,
             model_citations=written,
             dropped_citations=tuple(number for number in written if number not in chosen),
-            best_lexical=best.lexical,
-            best_semantic=best.semantic,
-            missing=best.missing,
+            best_lexical=best.lexical if best is not None else 0.0,
+            missing=best.missing if best is not None else (),
             off_anchor=off_anchor,
         )
 
@@ -381,31 +457,16 @@ class SentenceGrounder:
         anchored = claim.numbers | ({NEGATION_TERM} & set(claim.weights))
         return coverage(claim, evidence) >= self.thresholds.min_sentence_support and anchored <= evidence
 
-    def _semantic(self, sentence: str) -> list[list[float]] | None:
-        """cosine[source][window] of the sentence, or None without an embedder."""
-        if self.embedder is None or self._window_vectors is None:
-            return None
-        similarities = self._window_vectors @ self.embedder.embed_query(sentence)
-        per_source: list[list[float]] = []
-        start = 0
-        for source in self.evidence:
-            count = len(source.window_texts)
-            per_source.append([float(value) for value in similarities[start : start + count]])
-            start += count
-        return per_source
-
 
 def _supports(score: SupportScore, thresholds: GroundingThresholds) -> bool:
-    if score.missing or score.lexical < thresholds.min_sentence_support:
-        return False
-    return score.semantic is None or score.semantic >= thresholds.min_semantic_support
+    return not score.missing and score.lexical >= thresholds.min_sentence_support
 
 
 def _choose_citations(supporting: Sequence[SupportScore], written: Sequence[int]) -> tuple[int, ...]:
     """The best supporting source, plus any the model cited that also support the sentence."""
     if not supporting:
         return ()
-    best = max(supporting, key=lambda score: (score.lexical, score.semantic or 0.0, -score.number))
+    best = max(supporting, key=lambda score: (score.lexical, -score.number))
     chosen = {best.number}
     chosen.update(score.number for score in supporting if score.number in written)
     # Sources that support the sentence just as well are cited too (at most three marks).

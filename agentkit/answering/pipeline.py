@@ -21,40 +21,31 @@ How the agent's `grounding` setting shapes this (see `agentkit.answering.groundi
 
 from __future__ import annotations
 
+import collections.abc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from agentkit.answering.answerability import AnswerabilityModel
 from agentkit.answering.gate import GateDecision, should_attempt_answer
 from agentkit.answering.grounding import (
     DEFAULT_ABSTENTION_MESSAGE,
-    GROUNDING_MODES,
     GroundedAnswer,
-    GroundingMode,
     GroundingThresholds,
-    SentenceGrounder,
-    SentenceReport,
+    StreamingGrounder,
     abstention_message,
-    cited_sentence,
-    conclude,
-    ground_answer,
-    is_refusal,
+    grounding_mode,
     thresholds_for,
-    without_unfinished_tail,
 )
 from agentkit.answering.prompting import build_prompt
 from agentkit.answering.quoting import Quote, best_quote, quoted_answer
-from agentkit.answering.support import question_terms, split_sentences
+from agentkit.answering.support import question_terms
 from agentkit.models.generators import ChatMessage, GenerationSettings, Generator
 from agentkit.results import Answer, Citation, SearchHit
-
-if TYPE_CHECKING:
-    from agentkit.models.embedders import Embedder
 
 __all__ = [
     "ABSTENTION_SOURCES",
     "DEFAULT_ABSTENTION_MESSAGE",
+    "AnswerPieces",
     "AnswerStream",
     "AnsweringSettings",
     "AnswerTrace",
@@ -62,6 +53,9 @@ __all__ = [
 ]
 
 ABSTENTION_SOURCES = 3
+
+# The reply's text as it may be shown, piece by piece; the final answer is the return value.
+AnswerPieces = collections.abc.Generator[str, None, Answer]
 
 
 @dataclass(frozen=True)
@@ -100,15 +94,27 @@ class AnswerTrace:
 
 
 class AnswerStream:
-    """The reply's text pieces as they come; `answer` is set once iteration has finished."""
+    """The reply's text pieces as they come; `answer` is set once iteration has finished.
 
-    def __init__(self, pieces: Iterator[str]) -> None:
-        self._pieces = pieces
+    `trace` fills in while the answer takes shape (what was retrieved, the gate's decision,
+    the raw reply, the grounding).
+    """
+
+    def __init__(self, pieces: AnswerPieces, trace: AnswerTrace) -> None:
+        self._pieces = pieces  # yields the text, returns the final answer
+        self.trace = trace
         self.answer: Answer | None = None
-        self.trace = AnswerTrace()
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._pieces
+        # Stepping by hand rather than `yield from`: a loop that breaks early closes this
+        # iterator, not the answer being produced, so `finish` can still complete it.
+        while self.answer is None:
+            try:
+                piece = next(self._pieces)
+            except StopIteration as done:
+                self.answer = done.value
+                return
+            yield piece
 
     def finish(self) -> Answer:
         """Consume whatever is left and return the final answer."""
@@ -126,32 +132,27 @@ def answer_stream(
     search: Callable[[str, int], list[SearchHit]],
     load_generator: Callable[[], Generator],
     settings: AnsweringSettings,
-    embedder: Embedder | None = None,
 ) -> AnswerStream:
-    """Answer `question`, retrieving with `search_query` (a standalone form of it).
-
-    `embedder`, when given, adds embedding similarity to the sentence support check.
-    """
-    stream = AnswerStream(iter(()))
-    mode = _grounding_mode(settings.grounding)
+    """Answer `question`, retrieving with `search_query` (a standalone form of it)."""
+    mode = grounding_mode(settings.grounding)
     thresholds = settings.thresholds or thresholds_for(mode)
+    trace = AnswerTrace()
 
-    def abstain(hits: Sequence[SearchHit]) -> Iterator[str]:
-        stream.answer = _abstention(question, search_query, hits, settings)
-        yield stream.answer.text
+    def abstain(hits: Sequence[SearchHit]) -> AnswerPieces:
+        answer = _abstention(question, search_query, hits, settings)
+        yield answer.text
+        return answer
 
-    def pieces() -> Iterator[str]:
+    def pieces() -> AnswerPieces:
         hits = search(search_query, settings.top_k)
-        stream.trace.hits = list(hits)
+        trace.hits = list(hits)
         if not hits:
-            yield from abstain(hits)
-            return
+            return (yield from abstain(hits))
         if mode != "off":
             # The standalone query: a follow-up's own words lack the topic.
-            stream.trace.gate = should_attempt_answer(search_query, hits, thresholds, settings.answerability)
-            if not stream.trace.gate.answer:
-                yield from abstain(hits)
-                return
+            trace.gate = should_attempt_answer(search_query, hits, thresholds, settings.answerability)
+            if not trace.gate.answer:
+                return (yield from abstain(hits))
         generator = load_generator()
         plan = build_prompt(
             system_prompt=settings.system_prompt,
@@ -162,125 +163,47 @@ def answer_stream(
             max_answer_tokens=settings.generation.max_answer_tokens,
             count_tokens=generator.count_tokens,
         )
-        parts: list[str] = []
         # The source sentence that best matches the question: the reply's first claim must be
         # what it says, and it is the answer when nothing of the reply stands.
         quote = best_quote(search_query, question_terms(search_query), plan.sources) if mode != "off" else None
-        streamed = (
-            _SentenceStreamer(plan.sources, thresholds, embedder, search_query, quote) if mode == "balanced" else None
-        )
+        grounder = StreamingGrounder(plan.sources, question=search_query, mode=mode, thresholds=thresholds, anchor=quote)
+        parts: list[str] = []
         for piece in generator.stream(
             plan.messages,
             max_tokens=settings.generation.max_answer_tokens,
             temperature=settings.generation.temperature,
         ):
             parts.append(piece)
-            if mode == "off":
-                yield piece
-            elif streamed is not None:
-                yield from streamed.feed("".join(parts))
-        stream.trace.raw_reply = "".join(parts)
-        if streamed is not None:
-            yield from streamed.feed(stream.trace.raw_reply, final=True)
-            grounded = conclude(streamed.reports, "balanced")
-        else:
-            grounded = ground_answer(
-                stream.trace.raw_reply,
-                plan.sources,
-                question=search_query,
-                mode=mode,
-                thresholds=thresholds,
-                embedder=embedder,
-                anchor=quote,
-            )
-        if grounded.abstained and quote is not None and not _model_refused(stream.trace.raw_reply, grounded):
+            yield from grounder.feed("".join(parts))
+        trace.raw_reply = "".join(parts)
+        yield from grounder.feed(trace.raw_reply, final=True)
+        grounded = grounder.result()
+        if grounded.abstained and quote is not None and not grounded.refused:
             # The gate found the evidence strong but the model's words do not stand:
             # answer with the source sentence that best matches the question, verbatim.
             grounded = _quoted(grounded, quote)
             yield grounded.text
-        stream.trace.grounded = grounded
-        if grounded.abstained:
-            if mode == "off":
-                # The words were already shown; the answer is marked as the model's own "I don't know".
-                stream.answer = Answer(
-                    text=stream.trace.raw_reply.strip(),
-                    citations=_closest(hits),
-                    abstained=True,
-                    question=question,
-                    search_query=search_query,
-                )
-                return
-            yield from abstain(hits)
-            return
-        stream.answer = Answer(
-            text=grounded.text,
-            citations=[Citation.from_hit(n, plan.sources[n - 1]) for n in grounded.cited_numbers],
-            abstained=False,
-            question=question,
-            search_query=search_query,
-        )
-        if mode == "strict" and not grounded.quoted:
-            yield grounded.text
+        trace.grounded = grounded
+        if not grounded.abstained:
+            return Answer(
+                text=grounded.text,
+                citations=[Citation.from_hit(n, plan.sources[n - 1]) for n in grounded.cited_numbers],
+                abstained=False,
+                question=question,
+                search_query=search_query,
+            )
+        if mode == "off":
+            # The words were already shown; the answer is marked as the model's own "I don't know".
+            return Answer(
+                text=trace.raw_reply.strip(),
+                citations=_closest(hits),
+                abstained=True,
+                question=question,
+                search_query=search_query,
+            )
+        return (yield from abstain(hits))
 
-    stream._pieces = pieces()
-    return stream
-
-
-class _SentenceStreamer:
-    """Balanced mode while streaming: each sentence is judged as soon as it is complete and
-    shown (with its verified [n] marks) only if a source supports it."""
-
-    def __init__(
-        self,
-        sources: Sequence[SearchHit],
-        thresholds: GroundingThresholds,
-        embedder: Embedder | None,
-        question: str,
-        anchor: Quote | None,
-    ) -> None:
-        self.grounder = SentenceGrounder(
-            sources, thresholds=thresholds, embedder=embedder, question=question, anchor=anchor
-        )
-        self.reports: list[SentenceReport] = []
-        self.shown = 0
-        self.stopped = False
-
-    def feed(self, text_so_far: str, *, final: bool = False) -> Iterator[str]:
-        """Judge the sentences completed so far; yield the supported ones not yet shown."""
-        sentences = split_sentences(text_so_far)
-        if final:
-            sentences = without_unfinished_tail(sentences)
-        else:
-            # The last sentence may still grow; one that is only "[" may be a citation mark
-            # that belongs to the sentence before it.
-            complete = len(sentences) - 1
-            if sentences and sentences[-1].lstrip().startswith("["):
-                complete -= 1
-            sentences = sentences[: max(complete, 0)]
-        if len(self.reports) == 0 and sentences and is_refusal(sentences[0]):
-            self.stopped = True
-        while not self.stopped and len(self.reports) < len(sentences):
-            report = self.grounder.judge(sentences[len(self.reports)])
-            self.reports.append(report)
-            if report.refusal or report.off_anchor:
-                self.stopped = True  # what follows "I don't know", or a claim beside the point, is not an answer
-            elif report.supported:
-                yield (" " if self.shown else "") + cited_sentence(report)
-                self.shown += 1
-
-
-def _grounding_mode(value: str) -> GroundingMode:
-    for mode in GROUNDING_MODES:
-        if value == mode:
-            return mode
-    raise ValueError(f"grounding must be one of {', '.join(GROUNDING_MODES)}, got {value!r}")
-
-
-def _model_refused(reply: str, grounded: GroundedAnswer) -> bool:
-    """Whether the model said it does not know: in its first sentence (which the streaming
-    check stops at without judging) or in any sentence grounding judged."""
-    sentences = split_sentences(reply)
-    return (bool(sentences) and is_refusal(sentences[0])) or any(r.refusal for r in grounded.sentence_reports)
+    return AnswerStream(pieces(), trace)
 
 
 def _quoted(grounded: GroundedAnswer, quote: Quote) -> GroundedAnswer:

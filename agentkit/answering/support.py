@@ -14,19 +14,20 @@ rewriting (`agentkit.answering.followup`) build on:
   two consecutive sentences (a claim is usually stated in one place, not assembled from words
   scattered over a page);
 - `score_support` rates one sentence against one source: the weighted share of the sentence's
-  terms found in the best window (`lexical`), the names of the sentence that the whole source
-  lacks and the numbers and negation that the window lacks (`missing`), and, when an embedder
-  is given, the cosine similarity of the sentence to its best window (`semantic`).
+  terms found in the best window (`lexical`), and the names of the sentence that the whole source
+  lacks and the numbers and negation that the window lacks (`missing`).
 
-Everything here is deterministic and cheap; nothing loads a model.
+Everything here is deterministic and cheap; nothing loads a model. Words are stemmed by the
+stemmer lexical search uses (`agentkit.index.stemming`), so both match words the same way.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+
+from agentkit.index.stemming import stem_words
 
 NAME_WEIGHT = 2.0
 NUMBER_WEIGHT = 2.5
@@ -122,34 +123,14 @@ class SupportScore:
     """How one source backs one sentence.
 
     `lexical`: weighted share of the sentence's terms found in the source's best window.
-    `semantic`: cosine similarity to the best window (None without an embedder).
     `missing`: names of the sentence that the whole source lacks, and numbers or a negation
     of it that the backing window lacks.
     """
 
     number: int
     lexical: float
-    semantic: float | None
     missing: tuple[str, ...] = field(default_factory=tuple)
     best_window: int = 0
-
-
-def _stem(word: str) -> str:
-    return _stem_words((word,))[0]
-
-
-@lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]  # PyStemmer ships no type hints
-    try:
-        import Stemmer
-    except ImportError as error:
-        raise RuntimeError("grounding needs PyStemmer; run: pip install PyStemmer") from error
-    return Stemmer.Stemmer("english")
-
-
-def _stem_words(words: Sequence[str]) -> list[str]:
-    stems: list[str] = _stemmer().stemWords(list(words))
-    return stems
 
 
 def normalize_number(token: str) -> str | None:
@@ -196,7 +177,7 @@ def extract_terms(text: str) -> Terms:
             continue
         plain_words.append((lowered, token[:1].isupper()))
     if plain_words:
-        stems = _stem_words([word for word, _ in plain_words])
+        stems = stem_words([word for word, _ in plain_words])
         for stem, (word, capitalised) in zip(stems, plain_words, strict=True):
             if word in NEGATIONS:
                 stem = NEGATION_TERM
@@ -285,10 +266,8 @@ def coverage(terms: Terms, evidence: frozenset[str] | set[str]) -> float:
     return float(found / total)
 
 
-def score_support(
-    terms: Terms, source: SourceEvidence, *, semantic: Sequence[float] | None = None
-) -> SupportScore:
-    """How `source` backs a sentence with `terms`; `semantic` holds one cosine per window.
+def score_support(terms: Terms, source: SourceEvidence) -> SupportScore:
+    """How `source` backs a sentence with `terms`.
 
     The sentence's numbers and its negation must sit in the very window that backs it: a
     number elsewhere in the chunk ("hold it for 10 seconds" next to "20 seconds to reset")
@@ -300,11 +279,7 @@ def score_support(
     best_window = 0
     best: tuple[bool, float] = (False, -1.0)
     for position, window in enumerate(source.windows):
-        value = coverage(terms, window)
-        if semantic is not None:
-            # Break lexical ties by meaning, so the reported window is the right one.
-            value += 1e-6 * semantic[position]
-        key = (anchored <= window, value)
+        key = (anchored <= window, coverage(terms, window))
         if key > best:
             best, best_window = key, position
     window = source.windows[best_window] if source.windows else frozenset()
@@ -313,7 +288,6 @@ def score_support(
     return SupportScore(
         number=source.number,
         lexical=lexical,
-        semantic=max(semantic) if semantic else None,
         missing=tuple(sorted(missing)),
         best_window=best_window,
     )
