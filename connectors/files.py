@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 from connectors.base import (
     Block,
@@ -28,7 +29,9 @@ from connectors.base import (
     PreviousFetch,
     SkippedItem,
     UnreadableItemError,
+    local_path_text,
 )
+from connectors.options import ConnectorOption
 from connectors.readers.docx import read_docx
 from connectors.readers.html import read_html
 from connectors.readers.markdown import read_markdown
@@ -46,7 +49,6 @@ FILE_TYPES: dict[str, str] = {
     ".docx": "docx",
 }
 SUPPORTED_SUFFIXES = ", ".join(FILE_TYPES)
-OPTION_KEYS = ("include", "exclude")
 # Larger files are skipped with a message rather than read into memory.
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
@@ -55,6 +57,12 @@ class FilesConnector(Connector):
     """Reads one local file or every supported file under a folder."""
 
     kind = "files"
+    options = (
+        ConnectorOption(
+            "include", list, "globs of the files to take, such as docs/**/*.md (all when none)", ()
+        ),
+        ConnectorOption("exclude", list, "globs of files or folders to leave out, such as drafts/", ()),
+    )
 
     def __init__(self, path: Path, *, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> None:
         self.path = Path(path).expanduser()
@@ -62,20 +70,25 @@ class FilesConnector(Connector):
         self.exclude = tuple(exclude)
 
     @classmethod
+    def recognizes(cls, location: str, options: Mapping[str, object]) -> int:
+        """Any local path (1, the last resort), except a zip file: this connector reads folders."""
+        del options
+        path_text = local_path_text(location)
+        if path_text is None:
+            return 0
+        path = Path(path_text).expanduser()
+        return 0 if path.suffix.lower() == ".zip" and path.is_file() else 1
+
+    @classmethod
     def from_options(cls, location: str, options: Mapping[str, object]) -> FilesConnector:
         """Build from a stored source: `location` is a path (or file:// URL); options are
         ``include`` and ``exclude``, each a list of glob strings."""
-        unknown = sorted(key for key in options if key not in OPTION_KEYS)
-        if unknown:
-            raise ConnectorError(
-                f"{location}: unknown option(s) {', '.join(repr(key) for key in unknown)} for a "
-                f"files source; the options are: {', '.join(OPTION_KEYS)}"
-            )
-        path_text = location[len("file://") :] if location.lower().startswith("file://") else location
+        values = cls.check_options(location, options)
+        path_text = local_path_text(location) or location
         return cls(
             Path(path_text),
-            include=_glob_list(options.get("include"), option="include", location=location),
-            exclude=_glob_list(options.get("exclude"), option="exclude", location=location),
+            include=tuple(cast("list[str]", values.get("include", ()))),
+            exclude=tuple(cast("list[str]", values.get("exclude", ()))),
         )
 
     def fetch(self, previous: Mapping[str, PreviousFetch]) -> Iterator[FetchedItem]:
@@ -270,16 +283,3 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     if pattern.endswith("/"):
         parts.append(".*")  # "drafts/" means everything in drafts
     return re.compile("".join(parts))
-
-
-def _glob_list(value: object, *, option: str, location: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
-        return tuple(value)
-    raise ConnectorError(
-        f"{location}: option {option!r} must be a list of glob strings such as "
-        f'["docs/**/*.md"], not {value!r}'
-    )

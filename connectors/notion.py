@@ -52,6 +52,7 @@ from connectors.base import (
     PreviousFetch,
     SkippedItem,
     UnreadableItemError,
+    local_path_text,
 )
 from connectors.notion_export import (
     PAGE_FORMATS,
@@ -59,6 +60,7 @@ from connectors.notion_export import (
     clean_cell,
     clean_name,
     export_files,
+    is_notion_export_archive,
     is_notion_export_folder,
     link_target,
     page_properties,
@@ -159,16 +161,28 @@ class NotionConnector(Connector):
         self.limits = limits
 
     @classmethod
+    def recognizes(cls, location: str, options: Mapping[str, object]) -> int:
+        """10 for a Notion export (a zip or an unpacked folder); a zip that is not one is
+        refused with advice, since no other built-in kind reads zips."""
+        del options
+        path_text = local_path_text(location)
+        if path_text is None:
+            return 0
+        path = Path(path_text).expanduser()
+        if path.is_file() and path.suffix.lower() == ".zip":
+            if is_notion_export_archive(path):
+                return 10
+            raise ConnectorError(
+                f"{location} is a zip archive but not a Notion export (no Notion page ids, export "
+                "parts or .md/.html/.csv pages inside); unpack it and add the folder"
+            )
+        return 10 if path.is_dir() and is_notion_export_folder(path) else 0
+
+    @classmethod
     def from_options(cls, location: str, options: Mapping[str, object]) -> NotionConnector:
         """Build from a stored source: `location` is the export's path; there are no options."""
-        if options:
-            raise ConnectorError(
-                f"{location}: unknown option(s) {', '.join(repr(key) for key in sorted(options))}"
-                " for a notion source; a Notion export takes no options"
-            )
-        if location.lower().startswith("file://"):
-            location = location[len("file://") :]
-        return cls(Path(location))
+        cls.check_options(location, options)
+        return cls(Path(local_path_text(location) or location))
 
     def fetch(self, previous: Mapping[str, PreviousFetch]) -> Iterator[FetchedItem]:
         """Yield a document per page, database row and readable attachment; skips for the rest.

@@ -75,7 +75,7 @@ def export_files(path: Path, *, limits: ArchiveLimits, archives: ExitStack) -> l
 
 
 def is_notion_export_folder(path: Path) -> bool:
-    """Whether a folder looks like an unpacked Notion export (used by `detect_kind`).
+    """Whether a folder looks like an unpacked Notion export (used by `NotionConnector.recognizes`).
 
     True when, within three levels, a page, database or folder name ends in a Notion id, or
     an export part ``Export-<uuid>-Part-N.zip`` sits at the top.
@@ -97,7 +97,7 @@ def is_notion_export_folder(path: Path) -> bool:
 
 
 def is_notion_export_archive(path: Path) -> bool:
-    """Whether a .zip file looks like a Notion export (used by `detect_kind`).
+    """Whether a .zip file looks like a Notion export (used by `NotionConnector.recognizes`).
 
     True when a name inside has a Notion id (``Page <32 hex>.md``, ``Folder <id>/``), the
     archive holds export parts (``Export-<uuid>-Part-N.zip``) or pages (.md, .html, .csv), or

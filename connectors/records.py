@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from connectors.base import (
     Block,
@@ -41,9 +42,16 @@ from connectors.base import (
     PreviousFetch,
     SkippedItem,
     UnchangedItem,
+    url_scheme,
 )
+from connectors.options import ConnectorOption, check_options
 
-OPTION_KEYS = ("text_field", "title_field", "id_field", "metadata_fields")
+RECORD_OPTIONS = (
+    ConnectorOption("text_field", str, "the field that holds each record's text", required=True),
+    ConnectorOption("title_field", str, "the field that holds each record's title"),
+    ConnectorOption("id_field", str, "the field that holds a stable record id (else: the row number)"),
+    ConnectorOption("metadata_fields", list, "fields kept as metadata on each record's document", ()),
+)
 RECORD_FILE_SUFFIXES = (".jsonl", ".csv")
 PUSHED_RECORDS_SCHEME = "records://"
 
@@ -59,9 +67,13 @@ class RecordFields:
 
 
 class RecordsConnector(Connector):
-    """Reads a `.jsonl` or `.csv` file of records; see the module docstring."""
+    """Reads a `.jsonl` or `.csv` file of records, one document per record (from text_field).
+
+    See the module docstring for ids, titles and metadata.
+    """
 
     kind = "records"
+    options = RECORD_OPTIONS
 
     def __init__(
         self,
@@ -74,6 +86,14 @@ class RecordsConnector(Connector):
     ) -> None:
         self.path = Path(path).expanduser()
         self.fields = RecordFields(text_field, title_field, id_field, tuple(metadata_fields))
+
+    @classmethod
+    def recognizes(cls, location: str, options: Mapping[str, object]) -> int:
+        """20 for a local path (or ``records://NAME``) when a `text_field` is given: the
+        options say the file holds records, whatever its name."""
+        if "text_field" not in options:
+            return 0
+        return 20 if url_scheme(location) in (None, "file", "records") else 0
 
     @classmethod
     def from_options(cls, location: str, options: Mapping[str, object]) -> Connector:
@@ -214,34 +234,19 @@ def documents_from_records(
 
 def record_fields_from_options(location: str, options: Mapping[str, object]) -> RecordFields:
     """Check and read the records options of a source; `ConnectorError` names what is wrong."""
-    unknown = sorted(key for key in options if key not in OPTION_KEYS)
-    if unknown:
-        raise ConnectorError(
-            f"{location}: unknown option(s) {', '.join(repr(key) for key in unknown)} for a "
-            f"records source; the options are: {', '.join(OPTION_KEYS)}"
-        )
-    text_field = options.get("text_field")
-    if not isinstance(text_field, str) or not text_field:
-        raise ConnectorError(
-            f"{location}: a records source needs text_field, the field that holds each "
-            "record's text (--text-field FIELD)"
-        )
+    options = check_options("records", RECORD_OPTIONS, location, options)
     names: dict[str, str | None] = {}
-    for key in ("title_field", "id_field"):
-        value = options.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
+    for key in ("text_field", "title_field", "id_field"):
+        value = cast("str | None", options.get(key))
+        if value is not None and not value.strip():
             raise ConnectorError(f"{location}: option {key} must be a field name, got {value!r}")
         names[key] = value
-    metadata = options.get("metadata_fields", ())
-    if (
-        isinstance(metadata, str)
-        or not isinstance(metadata, Sequence)
-        or not all(isinstance(name, str) and name for name in metadata)
-    ):
+    metadata = tuple(cast("list[str]", options.get("metadata_fields", ())))
+    if not all(name.strip() for name in metadata):
         raise ConnectorError(
-            f"{location}: option metadata_fields must be a list of field names, got {metadata!r}"
+            f"{location}: option metadata_fields must be a list of field names, got {list(metadata)!r}"
         )
-    return RecordFields(text_field, names["title_field"], names["id_field"], tuple(metadata))
+    return RecordFields(cast(str, names["text_field"]), names["title_field"], names["id_field"], metadata)
 
 
 # ----- reading ---------------------------------------------------------------------------

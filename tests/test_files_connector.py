@@ -271,7 +271,7 @@ def test_from_options_accepts_include_and_exclude_only(tmp_path: Path) -> None:
     assert FilesConnector.from_options(f"file://{tmp_path}", {}).path == tmp_path
     with pytest.raises(ConnectorError, match=r"unknown option\(s\) 'glob', 'recursive'.*include"):
         FilesConnector.from_options(str(tmp_path), {"recursive": True, "glob": "*"})
-    with pytest.raises(ConnectorError, match=r"'include' must be a list of glob strings"):
+    with pytest.raises(ConnectorError, match=r"option include must be a list of strings"):
         FilesConnector.from_options(str(tmp_path), {"include": [1, 2]})
 
 

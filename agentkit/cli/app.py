@@ -7,6 +7,7 @@ No logic lives here beyond formatting: everything a command does is a call on `A
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from agentkit.cli.chat import format_sources, run_chat
 from agentkit.errors import AgentkitError
 from agentkit.evaluation import QuestionResult
 from agentkit.ingest.refresh import format_duration, parse_refresh_interval
+from connectors import OptionConflictError, connector_classes, detect_kind, kind_options_from_text
 
 
 class AgentkitCommandGroup(click.Group):
@@ -156,30 +158,54 @@ def _source_options(
     text_field: str | None,
     title_field: str | None,
     id_field: str | None,
-) -> dict[str, Any]:
-    """Connector options from the flags that were given (unset flags are left out)."""
-    options: dict[str, Any] = {}
-    if include:
-        options["include"] = list(include)
-    if exclude:
-        options["exclude"] = list(exclude)
-    if crawl:
-        options["crawl"] = True
-    if depth is not None:
-        options["depth"] = depth
-    if max_pages is not None:
-        options["max_pages"] = max_pages
-    if path_prefix:
-        options["path_prefix"] = path_prefix
-    if allow_private_network:
-        options["allow_private_network"] = True
-    if text_field:
-        options["text_field"] = text_field
-    if title_field:
-        options["title_field"] = title_field
-    if id_field:
-        options["id_field"] = id_field
+) -> dict[str, tuple[Any, str]]:
+    """Connector options from the named flags that were given (unset flags are left out), each
+    with how it was spelled (``--depth 3``) for messages about conflicting flags."""
+    options: dict[str, tuple[Any, str]] = {}
+    for option_name, values in (("include", include), ("exclude", exclude)):
+        if values:
+            options[option_name] = (list(values), f"--{option_name} {values[0]}")
+    for option_name, flag in (("crawl", crawl), ("allow_private_network", allow_private_network)):
+        if flag:
+            options[option_name] = (True, "--" + option_name.replace("_", "-"))
+    valued: tuple[tuple[str, object], ...] = (
+        ("depth", depth),
+        ("max_pages", max_pages),
+        ("path_prefix", path_prefix or None),
+        ("text_field", text_field or None),
+        ("title_field", title_field or None),
+        ("id_field", id_field or None),
+    )
+    for option_name, value in valued:
+        if value is not None:
+            options[option_name] = (value, f"--{option_name.replace('_', '-')} {value}")
     return options
+
+
+def _option_pairs(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """``--option KEY=VALUE`` texts as (key, value) pairs; ``max-pages`` means ``max_pages``."""
+    pairs = []
+    for text in values:
+        key, equals, value = text.partition("=")
+        key = key.strip().replace("-", "_")
+        if not equals or not key:
+            raise click.BadParameter(f"{text!r} is not KEY=VALUE, such as depth=3", ctx=ctx, param=param)
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def _location_options(
+    location: str, kind: str | None, flags: dict[str, tuple[Any, str]], pairs: tuple[tuple[str, str], ...]
+) -> dict[str, Any]:
+    """The options for one location: the named flags, plus the ``--option`` values typed the
+    way the location's kind declares them (so the kind is detected here when not given)."""
+    if not pairs:
+        return {option_name: value for option_name, (value, _spelled) in flags.items()}
+    given = {option_name: value for option_name, (value, _spelled) in flags.items()}
+    source_kind = kind or detect_kind(os.path.expanduser(location), {**given, **dict(pairs)})
+    return kind_options_from_text(source_kind, pairs, given=flags)
 
 
 def print_source_report(report: agentkit.SourceSyncReport) -> None:
@@ -199,6 +225,15 @@ def print_source_report(report: agentkit.SourceSyncReport) -> None:
 @cli.command()
 @click.argument("name")
 @click.argument("locations", nargs=-1, required=True)
+@click.option(
+    "--option",
+    "option_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_option_pairs,
+    help="A connector option (repeatable), such as depth=3 or include=a,b; `agentkit connectors` lists each kind's.",
+)
+@click.option("--kind", default=None, metavar="KIND", help="The connector kind (default: detected from the location).")
 @click.option("--include", multiple=True, help="Glob of files or URL paths to take (repeatable).")
 @click.option("--exclude", multiple=True, help="Glob of files or URL paths to leave out (repeatable).")
 @click.option("--crawl", is_flag=True, help="Web: follow links on the same host.")
@@ -216,6 +251,8 @@ def add(
     ctx: click.Context,
     name: str,
     locations: tuple[str, ...],
+    option_pairs: tuple[tuple[str, str], ...],
+    kind: str | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     crawl: bool,
@@ -231,21 +268,35 @@ def add(
 ) -> None:
     """Add files, folders, URLs, Notion exports or record files to an agent and ingest them.
 
+    The kind of each source is detected from its location (or given with --kind). Options
+    go to its connector with --option KEY=VALUE; `agentkit connectors` lists the kinds and
+    the options of each. The named flags are short for options (--depth 3 is
+    --option depth=3); giving one option two different values is an error.
+
     Adding a source that is there already syncs it.
     """
-
-    options = _source_options(
+    flags = _source_options(
         include, exclude, crawl, depth, max_pages, path_prefix, allow_private_network,
         text_field, title_field, id_field,
     )
+    planned: list[tuple[str, dict[str, Any] | None, agentkit.ConnectorError | None]] = []
+    for location in locations:
+        try:
+            planned.append((location, _location_options(location, kind, flags, option_pairs), None))
+        except OptionConflictError as error:
+            raise click.UsageError(str(error)) from error
+        except agentkit.ConnectorError as error:
+            planned.append((location, None, error))
     failed = False
     reports = []
     refresh_interval_s = parse_refresh_interval(refresh) if refresh is not None else None
     agent = kit_of(ctx).get_agent(name)
-    for location in locations:
+    for location, options, problem in planned:
         try:
+            if problem is not None:
+                raise problem
             report = agent.add_source(
-                location, options=options, refresh_interval_s=refresh_interval_s, progress=not as_json
+                location, options=options, kind=kind, refresh_interval_s=refresh_interval_s, progress=not as_json
             )
         except agentkit.ConnectorError as error:
             click.echo(f"Error: {error}", err=True)
@@ -259,6 +310,40 @@ def add(
         print_json(agentkit.SyncReport(reports).to_dict())
     if failed:
         sys.exit(1)
+
+
+@cli.command("connectors")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_connectors(as_json: bool) -> None:
+    """List the kinds of sources `add` reads (plugins included) and the options each takes."""
+    connectors = connector_classes()
+    if as_json:
+        print_json(
+            [
+                {
+                    "kind": connector.kind,
+                    "description": connector.summary(),
+                    "options": [option.to_dict() for option in connector.options],
+                }
+                for connector in connectors
+            ]
+        )
+        return
+    for connector in connectors:
+        click.echo(f"{connector.kind}: {connector.summary()}")
+        if not connector.options:
+            click.echo("    (no options)")
+        width = max((len(option.name) + len(option.type_name) + 1 for option in connector.options), default=0)
+        for option in connector.options:
+            if option.required:
+                note = " (required)"
+            elif option.default in (None, ()):
+                note = ""
+            else:
+                note = f" (default: {json.dumps(option.to_dict()['default'])})"
+            label = f"{option.name}={option.type_name.upper()}"
+            click.echo(f"    {label:<{width}}  {option.help}{note}")
+    click.echo("Give them to `agentkit add` as --option KEY=VALUE (a list: a,b or the key repeated).")
 
 
 @cli.command()

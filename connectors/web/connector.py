@@ -2,8 +2,9 @@
 
 `WebConnector` fetches its start URL (and, with `crawl`, the pages it links to on the same
 scheme, host and port, seeded from the site's sitemaps) and yields a `Document` per readable
-page: HTML through `connectors.readers.html`, PDF through `connectors.readers.pdf`, plain text
-and Markdown as paragraphs. Broken links, timeouts and unsupported content types become
+page: HTML through `connectors.readers.html`, PDF through `connectors.readers.pdf`, Markdown
+through `connectors.readers.markdown` (its headings become the blocks' heading paths), plain
+text as paragraphs. Broken links, timeouts and unsupported content types become
 `SkippedItem`s; only a start URL that cannot be fetched at all fails the source.
 
 Re-syncs are conditional: a stored page's `etag`/`last_modified` go out as `If-None-Match`/
@@ -22,9 +23,8 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-from urllib.robotparser import RobotFileParser
 
 from connectors.base import (
     Connector,
@@ -36,56 +36,21 @@ from connectors.base import (
     SkippedItem,
     UnchangedItem,
     UnreadableItemError,
+    url_scheme,
 )
+from connectors.options import ConnectorOption
 from connectors.web.fetch import FetchedResponse, FetchError, PageFetcher
 from connectors.web.page import is_readable_type, read_page_content
 from connectors.web.sitemap import UnreadableSitemapError, parse_sitemap
 from connectors.web.url_safety import check_url_allowed
 from connectors.web.urls import normalize_url, origin_of, page_key
 
+if TYPE_CHECKING:
+    from protego import Protego
+
 DEFAULT_USER_AGENT = "agentkit/0.1 (+local retrieval chatbot builder)"
 MAX_SITEMAP_FILES = 20
 MAX_CRAWL_DELAY_S = 2.0
-
-
-# option name -> the kind of JSON value it takes
-_OPTION_KINDS: dict[str, str] = {
-    "crawl": "bool",
-    "depth": "int",
-    "max_pages": "int",
-    "include": "globs",
-    "exclude": "globs",
-    "path_prefix": "optional_str",
-    "allow_private_network": "bool",
-    "use_sitemap": "bool",
-    "timeout_s": "number",
-    "max_bytes": "int",
-    "user_agent": "str",
-}
-_KIND_WORDS = {
-    "bool": "true or false",
-    "int": "a whole number",
-    "number": "a number",
-    "str": "a string",
-    "optional_str": "a string or null",
-    "globs": 'a list of glob strings such as ["/docs/*"]',
-}
-
-
-def _option_value(location: str, name: str, value: object) -> Any:
-    """Check one stored option value against the kind it must be."""
-    kind = _OPTION_KINDS[name]
-    valid = {
-        "bool": isinstance(value, bool),
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "str": isinstance(value, str),
-        "optional_str": value is None or isinstance(value, str),
-        "globs": isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value),
-    }[kind]
-    if not valid:
-        raise ConnectorError(f"{location}: option {name} must be {_KIND_WORDS[kind]}, not {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -129,6 +94,23 @@ class WebConnector(Connector):
     """
 
     kind = "web"
+    options = (
+        ConnectorOption("crawl", bool, "follow links to other pages of the same site", False),
+        ConnectorOption("depth", int, "how many links away from the start page a crawl goes", 2),
+        ConnectorOption("max_pages", int, "the most pages a crawl requests", 200),
+        ConnectorOption("include", list, "URL path globs a crawl takes, such as /docs/* (all when none)", ()),
+        ConnectorOption("exclude", list, "URL path globs a crawl leaves out, such as /blog/*", ()),
+        ConnectorOption("path_prefix", str, "crawl only URLs whose path starts with this, such as /docs/"),
+        ConnectorOption(
+            "allow_private_network", bool, "allow intranet, loopback and link-local addresses", False
+        ),
+        ConnectorOption("use_sitemap", bool, "seed a crawl with the pages the site's sitemaps list", True),
+        ConnectorOption("timeout_s", float, "seconds to wait for a server before giving up on a page", 10.0),
+        ConnectorOption("max_bytes", int, "the largest response read, in bytes", 10_000_000),
+        ConnectorOption(
+            "user_agent", str, "the User-Agent header sent (and matched in robots.txt)", DEFAULT_USER_AGENT
+        ),
+    )
 
     def __init__(
         self,
@@ -183,29 +165,17 @@ class WebConnector(Connector):
         self.user_agent = user_agent
 
     @classmethod
+    def recognizes(cls, location: str, options: Mapping[str, object]) -> int:
+        """10 for an http(s) URL."""
+        del options
+        return 10 if url_scheme(location.strip()) in ("http", "https") else 0
+
+    @classmethod
     def from_options(cls, location: str, options: Mapping[str, object]) -> WebConnector:
         """Build from stored options (JSON values); unknown names or bad values are errors."""
-        unknown = sorted(set(options) - set(_OPTION_KINDS))
-        if unknown:
-            raise ConnectorError(
-                f"{location}: unknown web source option(s) {', '.join(unknown)}; known options: "
-                f"{', '.join(sorted(_OPTION_KINDS))}"
-            )
-        values = {name: _option_value(location, name, options[name]) for name in options}
-        return cls(
-            location,
-            crawl=bool(values.get("crawl", False)),
-            depth=int(values.get("depth", 2)),
-            max_pages=int(values.get("max_pages", 200)),
-            include=tuple(values.get("include", ())),
-            exclude=tuple(values.get("exclude", ())),
-            path_prefix=values.get("path_prefix"),
-            allow_private_network=bool(values.get("allow_private_network", False)),
-            use_sitemap=bool(values.get("use_sitemap", True)),
-            timeout_s=float(values.get("timeout_s", 10.0)),
-            max_bytes=int(values.get("max_bytes", 10_000_000)),
-            user_agent=str(values.get("user_agent", DEFAULT_USER_AGENT)),
-        )
+        values: dict[str, Any] = {option.name: option.default for option in cls.options}
+        values.update(cls.check_options(location, options))
+        return cls(location, **values)
 
     # -- fetching ----------------------------------------------------------------------
 
@@ -233,7 +203,7 @@ class WebConnector(Connector):
 
     def _crawl(self, fetcher: PageFetcher, previous: Mapping[str, PreviousFetch]) -> Iterator[FetchedItem]:
         robots = self._robots(fetcher, self.start_url)
-        if robots is not None and not robots.can_fetch(self.user_agent, self.start_url):
+        if robots is not None and not robots.can_fetch(self.start_url, self.user_agent):
             raise ConnectorError(
                 f"{self.start_url}: the site's robots.txt does not allow agentkit to crawl it; "
                 "crawl a page it allows, or add this page without crawl"
@@ -266,7 +236,7 @@ class WebConnector(Connector):
                 )
                 return
             url, level, referrer = queue.popleft()
-            if robots is not None and not robots.can_fetch(self.user_agent, url):
+            if robots is not None and not robots.can_fetch(url, self.user_agent):
                 yield SkippedItem(url, f"{url}: robots.txt does not allow agentkit to fetch it")
                 continue
             if delay:
@@ -302,8 +272,15 @@ class WebConnector(Connector):
                 seen.add(key)
                 queue.append((link, level, referrer))
 
-    def _robots(self, fetcher: PageFetcher, page_url: str) -> RobotFileParser | None:
-        """The site's robots.txt rules, or None when it has none (everything is allowed)."""
+    def _robots(self, fetcher: PageFetcher, page_url: str) -> Protego | None:
+        """The site's robots.txt rules, or None when it has none (everything is allowed).
+
+        Protego reads them the way Google documents: the longest matching rule wins, `Allow`
+        over `Disallow` on a tie, and `*` and a final `$` are wildcards (the standard
+        library's parser ignores both, so `Disallow: /*.pdf$` would block nothing).
+        """
+        from protego import Protego
+
         robots_url = urljoin(page_url, "/robots.txt")
         try:
             response = fetcher.fetch(robots_url)
@@ -316,18 +293,14 @@ class WebConnector(Connector):
             )
         if response.status != 200:
             return None
-        parser = RobotFileParser(robots_url)
-        parser.parse(response.body.decode("utf-8", errors="replace").splitlines())
-        return parser
+        return Protego.parse(response.body.decode("utf-8", errors="replace"))
 
-    def _sitemap_urls(
-        self, fetcher: PageFetcher, start_url: str, robots: RobotFileParser | None
-    ) -> list[str]:
+    def _sitemap_urls(self, fetcher: PageFetcher, start_url: str, robots: Protego | None) -> list[str]:
         """Page URLs listed by the site's sitemaps (robots.txt `Sitemap:` lines, /sitemap.xml)."""
         origin = origin_of(start_url)
         pending = [urljoin(start_url, "/sitemap.xml")]
         if robots is not None:
-            pending = list(robots.site_maps() or []) + pending
+            pending = list(robots.sitemaps) + pending
         visited: set[str] = set()
         pages: list[str] = []
         while pending and len(visited) < MAX_SITEMAP_FILES:
@@ -397,7 +370,7 @@ class WebConnector(Connector):
             media_type = response.media_type
             textual = media_type.startswith("text/") or media_type.endswith(("xml", "json"))
             kind = "unsupported" if textual else "binary"
-            reason = f"{kind} content type {media_type}; skipped (only HTML, PDF and plain text are read)"
+            reason = f"{kind} content type {media_type}; skipped (only HTML, PDF, Markdown and plain text are read)"
             return _PageOutcome(SkippedItem(final_url, f"{final_url}: {reason}"), final_url=final_url)
         return self._read_page(final_url, response)
 
