@@ -42,6 +42,7 @@ from tests.web_test_site import (
     slow_page,
     standard_site,
     static,
+    tiny_pdf,
 )
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -363,6 +364,88 @@ def test_robots_txt_forbidding_the_start_page_fails_the_crawl(site: SiteServer) 
         crawl(site)
 
 
+def test_robots_txt_wildcards_and_allow_precedence(site: SiteServer) -> None:
+    """`*` and a final `$` are wildcards, the longest rule wins and Allow wins a tie."""
+    pages = [
+        "/guide.pdf",
+        "/guide.pdf?v=2",
+        "/guide.pdfx.html",
+        "/private-notes.html",
+        "/private/secret.html",
+        "/private/public/open.html",
+        "/tie.html",
+        "/open.html",
+    ]
+    site.routes["/"] = static("".join(f'<a href="{page}">{page}</a>' for page in pages))
+    site.routes["/robots.txt"] = static(
+        "User-agent: *\nDisallow: /*.pdf$\nDisallow: /private*\nAllow: /private/public/\n"
+        "Disallow: /tie.html\nAllow: /tie.html\n",
+        content_type="text/plain",
+    )
+    for page in pages:
+        if page.endswith(".pdf") or "?" in page:
+            site.routes[page] = static(tiny_pdf("Guide"), content_type="application/pdf")
+        else:
+            site.routes[page] = static(f"<title>{page}</title><p>Text of {page}.</p>")
+    items = crawl(site, options={"use_sitemap": False})
+    refused = {
+        uri.removeprefix(site.url)
+        for uri, item in by_uri(items, SkippedItem).items()
+        if "robots.txt does not allow" in item.reason
+    }
+    fetched = {uri.removeprefix(site.url) for uri in by_uri(items, Document)}
+    assert refused == {"/guide.pdf", "/private-notes.html", "/private/secret.html"}
+    assert fetched == {
+        "/",
+        "/guide.pdf?v=2",
+        "/guide.pdfx.html",
+        "/private/public/open.html",
+        "/tie.html",
+        "/open.html",
+    }
+    assert not refused & set(site.requested_paths())
+
+
+def test_robots_txt_rules_for_agentkit_win_over_the_wildcard_group(site: SiteServer) -> None:
+    site.routes["/"] = static('<a href="/a.html">a</a><a href="/b.html">b</a>')
+    site.routes["/a.html"] = static("<p>A text.</p>")
+    site.routes["/b.html"] = static("<p>B text.</p>")
+    site.routes["/robots.txt"] = static(
+        "User-agent: *\nDisallow: /\n\nUser-agent: agentkit\nDisallow: /b.html\n", content_type="text/plain"
+    )
+    items = crawl(site, options={"use_sitemap": False})
+    assert set(by_uri(items, Document)) == {f"{site.url}/", f"{site.url}/a.html"}
+    assert "robots.txt" in by_uri(items, SkippedItem)[f"{site.url}/b.html"].reason
+
+
+@pytest.mark.parametrize("media_type", ["text/markdown", "text/x-markdown"])
+def test_markdown_responses_keep_their_headings(site: SiteServer, media_type: str) -> None:
+    site.routes["/guide.md"] = static(
+        "# Zorblat guide\n\nIntro text.\n\n## Install\n\nRun `zorblat install`.\n\n"
+        "### On Linux\n\nUse the package.\n",
+        content_type=f"{media_type}; charset=utf-8",
+    )
+    (document,) = list(WebConnector(site.url + "/guide.md", allow_private_network=True).fetch({}))
+    assert isinstance(document, Document)
+    assert document.title == "Zorblat guide"
+    assert [(block.text, block.heading_path, block.anchor) for block in document.blocks] == [
+        ("Intro text.", ("Zorblat guide",), "zorblat-guide"),
+        ("Run `zorblat install`.", ("Zorblat guide", "Install"), "install"),
+        ("Use the package.", ("Zorblat guide", "Install", "On Linux"), "on-linux"),
+    ]
+    assert document.metadata["content_type"] == media_type
+
+
+def test_plain_text_responses_stay_paragraphs(site: SiteServer) -> None:
+    site.routes["/notes.txt"] = static("# not a heading\n\nSecond paragraph.\n", content_type="text/plain")
+    (document,) = list(WebConnector(site.url + "/notes.txt", allow_private_network=True).fetch({}))
+    assert isinstance(document, Document) and document.title == "notes.txt"
+    assert [(block.text, block.heading_path) for block in document.blocks] == [
+        ("# not a heading", ()),
+        ("Second paragraph.", ()),
+    ]
+
+
 # -- options, URL normalization, sitemaps ----------------------------------------------------
 
 
@@ -378,7 +461,7 @@ def test_from_options_checks_names_and_values() -> None:
         ("/docs/*",),
         5.0,
     )
-    with pytest.raises(ConnectorError, match="unknown web source option.*max_depth"):
+    with pytest.raises(ConnectorError, match="unknown option.*'max_depth' for a web source"):
         WebConnector.from_options("https://example.com/", {"max_depth": 2})
     for name, bad_value in [
         ("crawl", "yes"),

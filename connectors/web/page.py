@@ -2,9 +2,10 @@
 
 HTML goes through `connectors.readers.html` (links resolved against the page or its
 `<base href>`, normalized, kept when on the page's own site), PDF through
-`connectors.readers.pdf`, plain text and Markdown become one block per paragraph. Anything
-that cannot be read raises `UnreadableItemError`, which the web connector records as a
-`SkippedItem`.
+`connectors.readers.pdf`, Markdown (``text/markdown``, ``text/x-markdown``) through
+`connectors.readers.markdown`, so its headings become the heading path of its blocks, and
+plain text becomes one block per paragraph. Anything that cannot be read raises
+`UnreadableItemError`, which the web connector records as a `SkippedItem`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from connectors.base import Block, UnreadableItemError
 from connectors.readers.html import read_html
+from connectors.readers.markdown import read_markdown
 from connectors.readers.pdf import read_pdf
 from connectors.web.fetch import FetchedResponse
 from connectors.web.urls import normalize_url, origin_of
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-TEXT_TYPES = frozenset({"text/plain", "text/markdown", "text/x-markdown"})
+MARKDOWN_TYPES = frozenset({"text/markdown", "text/x-markdown"})
+TEXT_TYPES = frozenset({"text/plain"}) | MARKDOWN_TYPES
 PDF_TYPE = "application/pdf"
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
@@ -47,6 +50,9 @@ def read_page_content(url: str, response: FetchedResponse) -> PageContent:
         return PageContent(title=_title_from_url(url), blocks=_read_pdf(url, response.body), links=[])
     if media_type in TEXT_TYPES:
         text = response.body.decode(_text_encoding(response.charset), errors="replace")
+        if media_type in MARKDOWN_TYPES:
+            title, blocks = read_markdown(text, name=url)
+            return PageContent(title=title or _title_from_url(url), blocks=blocks, links=[])
         return PageContent(title=_title_from_url(url), blocks=_text_blocks(text), links=[])
 
     page = read_html(response.body, name=url, declared_encoding=response.charset)
