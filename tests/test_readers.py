@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import UnreadableItemError
+from connectors.base import Document, UnreadableItemError
+from connectors.files import FilesConnector
 from connectors.readers.docx import read_docx
 from connectors.readers.markdown import github_slug, read_markdown
 from connectors.readers.pdf import (
@@ -131,6 +132,46 @@ def test_decode_text_reads_unicode_with_byte_order_mark(encoding: str) -> None:
 def test_decode_text_falls_back_to_windows_1252() -> None:
     content = "naïve café – “quoted”".encode("cp1252")
     assert decode_text(content, name="legacy.txt") == "naïve café – “quoted”"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [
+        ("cp1252", "Café déjà vu — “smart quotes” and a naïve façade.\nThe résumé costs 5 €.\n"),
+        ("latin-1", "Größe und Straße: übermäßig schön. Ça va, señor?\n"),
+        ("cp1252", "El niño pidió una canción en el café de la esquina.\n"),
+        ("shift_jis", "これは日本語のテキストです。東京は日本の首都です。\n"),
+        ("koi8_r", "Привет, мир! Это текст на русском языке в кодировке КОИ-8.\n"),
+        ("cp1251", "Привет, мир! Это текст на русском языке.\n"),
+        ("cp1250", "Zażółć gęślą jaźń. Příliš žluťoučký kůň úpěl ďábelské ódy.\n"),
+        ("iso8859_7", "Καλημέρα κόσμε, αυτό είναι ελληνικό κείμενο.\n"),
+    ],
+)
+def test_decode_text_guesses_legacy_encodings(encoding: str, text: str) -> None:
+    content = text.encode(encoding)
+    with pytest.raises(UnicodeDecodeError):
+        content.decode("utf-8")
+    assert decode_text(content, name="legacy.txt") == text
+
+
+def test_decode_text_falls_back_to_windows_1252_when_nothing_is_guessed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import charset_normalizer
+
+    monkeypatch.setattr(charset_normalizer, "from_bytes", lambda content: charset_normalizer.CharsetMatches())
+    assert decode_text("Crème brûlée".encode("cp1252"), name="legacy.txt") == "Crème brûlée"
+    with pytest.raises(UnreadableItemError, match=r"legacy\.txt is not UTF-8 text.*0x81.*save it as UTF-8"):
+        decode_text(b"caf\xe9 \x81", name="legacy.txt")
+
+
+def test_a_legacy_text_file_is_read_by_the_files_connector(tmp_path: Path) -> None:
+    (tmp_path / "tokyo.txt").write_bytes(
+        "東京は日本の首都です。人口は約千四百万人です。\n".encode("shift_jis")
+    )
+    (document,) = list(FilesConnector(tmp_path).fetch({}))
+    assert isinstance(document, Document)
+    assert document.text == "東京は日本の首都です。人口は約千四百万人です。"
 
 
 def test_decode_text_normalises_newlines() -> None:
