@@ -111,7 +111,7 @@ class AgentKit:
             raise InvalidSettingError("top-k must be between 1 and 50")
         if grounding not in GROUNDING_MODES:
             raise InvalidSettingError(f"grounding must be one of {', '.join(GROUNDING_MODES)}")
-        model = normalize_generator_spec(model)
+        model = normalize_generator_spec(model, home=self.home)
         split_embedder_spec(embedder)  # an unknown kind is refused before anything is stored
         row = AgentRow(
             name=name,

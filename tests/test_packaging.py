@@ -30,7 +30,7 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path: Path) -> None
     names = zipfile.ZipFile(wheel).namelist()
     assert "agentkit/store/migrations/versions/0001_initial_schema.py" in names
     assert "agentkit/store/migrations/env.py" in names
-    assert "agentkit/answerability.json" in names  # the calibrated gate travels with the code
+    assert "agentkit/answering/answerability.json" in names  # the calibrated gate travels with the code
     assert any(name.startswith("connectors/") for name in names)
 
     site = tmp_path / "site"

@@ -139,11 +139,13 @@ def test_cli_answers_through_the_plugin(plugin_dir: Path, docs: Path, isolated_h
     assert answered.returncode == 0, answered.stderr
     payload = json.loads(answered.stdout)
     assert payload["answer"].startswith("(echo)") and "7421" in payload["answer"]
-    # Without the plugin on the path the kind is unknown, and the message lists the known kinds.
+    # Without the plugin on the path its kinds are unknown, and the message lists the known ones.
     env["PYTHONPATH"] = ""
     missing = agentkit("ask", "plugged", "Which port?")
-    assert missing.returncode == 1 and "no generator kind 'myplugin'" in missing.stderr
-    assert "Traceback" not in missing.stderr
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "no embedder kind 'myplugin'" in missing.stderr and "hashing" in missing.stderr
+    created = agentkit("create", "other", "--model", "myplugin:anything")
+    assert created.returncode == 1 and "no generator kind 'myplugin'" in created.stderr
 
 
 def test_registry_rules() -> None:

@@ -1,0 +1,23 @@
+"""The kit a command works on: opened once per command from the --home and --db options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from agentkit import AgentKit
+
+
+def open_kit(home: str | None, database_url: str | None) -> AgentKit:
+    """Open the store; a database that cannot be opened is a one-line error naming why."""
+    try:
+        return AgentKit(home=home, database_url=database_url)
+    except Exception as error:  # a bad URL or an unreachable server: say which and stop
+        raise click.ClickException(f"cannot open the database: {error}") from error
+
+
+def kit_of(ctx: click.Context) -> AgentKit:
+    """The kit of this invocation (the root command stores how to open it)."""
+    factory: Callable[[], AgentKit] = ctx.find_root().obj
+    return factory()
