@@ -322,6 +322,7 @@ class Agent:
             history=history,
             search=lambda query, k: self.search(query, k=k),
             load_generator=lambda: self._kit.generator(self.model, self.generation),
+            embed=self._kit.embedder(self.embedder_id).embed,
             settings=AnsweringSettings(
                 system_prompt=self.system_prompt,
                 top_k=self.top_k,

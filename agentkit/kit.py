@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from agentkit.agent import Agent
-from agentkit.answering.grounding import GROUNDING_MODES
+from agentkit.answering.grounding import DEFAULT_GROUNDING_MODE, GROUNDING_MODES
 from agentkit.errors import (
     AgentBusyError,
     AgentExistsError,
@@ -96,7 +96,7 @@ class AgentKit:
         model: str = DEFAULT_MODEL,
         embedder: str = DEFAULT_EMBEDDER_ID,
         top_k: int = 5,
-        grounding: str = "balanced",
+        grounding: str = DEFAULT_GROUNDING_MODE,
         abstention_message: str | None = None,
         generation: GenerationSettings | None = None,
         chunking: ChunkingSettings | None = None,

@@ -509,7 +509,7 @@ def test_a_first_claim_the_best_matching_sentence_does_not_make_gives_way_to_tha
 
 
 def test_a_first_claim_that_agrees_with_the_best_matching_sentence_stands() -> None:
-    from agentkit.answering.quoting import best_quote
+    from agentkit.answering.reader import read as best_quote
     from agentkit.answering.support import question_terms
 
     question = "Which port does the Zorblat admin console use?"

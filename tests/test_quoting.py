@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agentkit.answering.quoting import MAX_QUOTE_CHARS, best_quote, quoted_answer
+from agentkit.answering.quoting import MAX_QUOTE_CHARS, quoted_answer
+from agentkit.answering.reader import read as best_quote
 from agentkit.answering.support import question_terms
 from tests.test_grounding import HASTINGS, NORMANS, STEAM, hit
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from agentkit.answering.quoting import Quote
+from agentkit.answering.reader import asked_kind, holds_new
 from agentkit.answering.support import (
     NEGATION_TERM,
     SourceEvidence,
@@ -411,8 +412,12 @@ class SentenceGrounder:
     ) -> None:
         self.evidence = prepare_sources(sources)
         self.thresholds = thresholds
+        self.question = question
         self.question_terms = question_terms(question)
         self.anchor = anchor
+        # When the anchor holds what the question asks for (a flag, a version, a number), the
+        # first claim must hold it too: "Use the option of the command [1]." drops the flag.
+        self.asked_kind = asked_kind(question) if anchor is not None and anchor.holds_asked_kind else None
         self.claims_judged = 0
 
     def judge(self, sentence: str) -> SentenceReport:
@@ -433,7 +438,7 @@ class SentenceGrounder:
         chosen = _choose_citations(supporting, written)
         first_claim = self.claims_judged == 0
         self.claims_judged += 1
-        off_anchor = first_claim and self.anchor is not None and not self._agrees_with_anchor(claim)
+        off_anchor = first_claim and self.anchor is not None and not self._agrees_with_anchor(claim, plain)
         if off_anchor:
             chosen = ()
         return SentenceReport(
@@ -448,13 +453,16 @@ class SentenceGrounder:
             off_anchor=off_anchor,
         )
 
-    def _agrees_with_anchor(self, claim: Terms) -> bool:
-        """Whether the best-matching source sentence itself backs the claim (numbers and
+    def _agrees_with_anchor(self, claim: Terms, text: str) -> bool:
+        """Whether the best-matching source passage itself backs the claim (numbers and
         negation included): "The server uses port 7431" does not answer which port the admin
-        console uses when the sentence about the admin console says 7432."""
+        console uses when the sentence about the admin console says 7432. When the passage
+        holds the kind of thing asked for, the claim must hold one too."""
         assert self.anchor is not None
         evidence = self.anchor.evidence
         anchored = claim.numbers | ({NEGATION_TERM} & set(claim.weights))
+        if self.asked_kind is not None and not holds_new(self.asked_kind, text, self.question):
+            return False
         return coverage(claim, evidence) >= self.thresholds.min_sentence_support and anchored <= evidence
 
 

@@ -37,7 +37,8 @@ from agentkit.answering.grounding import (
     thresholds_for,
 )
 from agentkit.answering.prompting import build_prompt
-from agentkit.answering.quoting import Quote, best_quote, quoted_answer
+from agentkit.answering.quoting import Quote, quoted_answer
+from agentkit.answering.reader import Embed, read
 from agentkit.answering.support import question_terms
 from agentkit.models.generators import ChatMessage, GenerationSettings, Generator
 from agentkit.results import Answer, Citation, SearchHit
@@ -132,8 +133,13 @@ def answer_stream(
     search: Callable[[str, int], list[SearchHit]],
     load_generator: Callable[[], Generator],
     settings: AnsweringSettings,
+    embed: Embed | None = None,
 ) -> AnswerStream:
-    """Answer `question`, retrieving with `search_query` (a standalone form of it)."""
+    """Answer `question`, retrieving with `search_query` (a standalone form of it).
+
+    `embed`, when given, is the agent's embedder: the reader uses its question-passage
+    similarity to find the passage that answers.
+    """
     mode = grounding_mode(settings.grounding)
     thresholds = settings.thresholds or thresholds_for(mode)
     trace = AnswerTrace()
@@ -165,7 +171,7 @@ def answer_stream(
         )
         # The source sentence that best matches the question: the reply's first claim must be
         # what it says, and it is the answer when nothing of the reply stands.
-        quote = best_quote(search_query, question_terms(search_query), plan.sources) if mode != "off" else None
+        quote = read(search_query, question_terms(search_query), plan.sources, embed=embed) if mode != "off" else None
         grounder = StreamingGrounder(plan.sources, question=search_query, mode=mode, thresholds=thresholds, anchor=quote)
         parts: list[str] = []
         for piece in generator.stream(

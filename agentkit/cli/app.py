@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 import agentkit
+from agentkit.answering.grounding import DEFAULT_GROUNDING_MODE, GROUNDING_MODES
 from agentkit.cli.chat import format_sources, run_chat
 from agentkit.cli.context import kit_of, open_kit
 from agentkit.cli.models import models
@@ -58,7 +59,7 @@ def cli(ctx: click.Context, home: str | None, database_url: str | None) -> None:
 )
 @click.option("--embedder", default="default", help="'default', 'hashing-N', a model folder, or KIND:TARGET.")
 @click.option("--top-k", default=5, show_default=True, type=int, help="Sources per answer.")
-@click.option("--grounding", type=click.Choice(["strict", "balanced", "off"]), default="balanced", show_default=True)
+@click.option("--grounding", type=click.Choice(GROUNDING_MODES), default=DEFAULT_GROUNDING_MODE, show_default=True)
 @click.option("--abstention-message", default=None, help="What to say when the sources lack the answer.")
 @click.option(
     "--api-key-env",
