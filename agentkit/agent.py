@@ -37,7 +37,7 @@ from agentkit.models.generators import ChatMessage, GenerationSettings
 from agentkit.results import Answer, SearchHit
 from agentkit.retrieval.retriever import Retriever
 from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow
-from connectors import detect_kind
+from connectors import connector_class, detect_kind
 from connectors.records import (
     RecordPush,
     documents_from_records,
@@ -137,10 +137,13 @@ class Agent:
 
         `options` are the connector's options (see each connector's `from_options`).
         If a new source cannot be read at all, nothing is stored and the report's `error` says why.
+        Options the kind does not declare, or of the wrong type, raise `ConnectorError` before
+        anything is stored (a source that exists keeps the options it had).
         """
         options = dict(options or {})
         location = normalize_location(location)
         kind = kind or detect_kind(location, options)
+        connector_class(kind).check_options(location, options)
         with self._kit.sessions() as session:
             existing = session.scalar(
                 select(SourceRow).where(

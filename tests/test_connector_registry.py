@@ -241,8 +241,8 @@ def test_a_plugin_kind_is_detected_checked_and_ingested(
     assert "Signed, Ops" in hits[0].text
     (source,) = agent.sources()
     assert source.kind == "memo" and source.options == {"count": 2, "tags": ["ops"], "signature": "Ops"}
-    refused = agent.add_source("memo://other", options={"count": "2"})
-    assert refused.error is not None and "option count must be a whole number, not '2'" in refused.error
+    with pytest.raises(ConnectorError, match="option count must be a whole number, not '2'"):
+        agent.add_source("memo://other", options={"count": "2"})
     assert len(agent.sources()) == 1  # a source that cannot be opened is not stored
 
 
@@ -368,3 +368,18 @@ def test_add_help_points_to_the_options_of_each_kind() -> None:
     assert "depth=INT" in listing and "(default: 2)" in listing
     assert "text_field=STR" in listing and "(required)" in listing
     assert "notion:" in listing and "(no options)" in listing
+
+
+def test_bad_options_never_replace_a_sources_stored_options(kit, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nThe Zorblat daemon listens on port 7421.\n")
+    agent = kit.create_agent("docs", embedder="hashing-128")
+    agent.add_source(str(folder), options={"include": ["*.md"]})
+    with pytest.raises(ConnectorError, match="no_such_option"):
+        agent.add_source(str(folder), options={"include": ["*.md"], "no_such_option": 1})
+    with pytest.raises(ConnectorError, match="include"):
+        agent.add_source(str(folder), options={"include": 5})
+    (source,) = agent.sources()
+    assert source.options == {"include": ["*.md"]} and source.status == "ready"
+    assert agent.sync().ok

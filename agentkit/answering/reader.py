@@ -63,7 +63,7 @@ class AnswerUnit:
     number: int
     position: int
     text: str  # what is quoted
-    context: str  # the table header of a row, the heading path of the source
+    context: str  # a row's table header; for other units the source's title and heading path
     kind: str  # "sentence", "item", "row" or "code"
 
 
@@ -185,6 +185,8 @@ def answer_units(number: int, hit: SearchHit) -> list[AnswerUnit]:
 
     def add(text: str, context: str, kind: str) -> None:
         flat = " ".join(strip_citations(text).split())
+        if kind == "item":
+            flat = flat.lstrip("-*+• ")
         if flat:
             units.append(AnswerUnit(number, len(units), flat, context, kind))
 
@@ -217,7 +219,7 @@ def answer_units(number: int, hit: SearchHit) -> list[AnswerUnit]:
             if not header:
                 header = line.strip()
                 continue
-            add(line.strip(), f"{heading} | {header}", "row")
+            add(line.strip(), header, "row")
             continue
         header = ""
         if line.strip() and _CODE_LINE.search(line) and not _PROSE_END.search(line):
@@ -263,7 +265,7 @@ def read(
             if not own - question_keys:
                 continue  # says nothing the question does not
             if unit.kind == "row":
-                own |= frozenset(extract_terms(unit.context.rsplit(" | ", 1)[-1]).weights)
+                own |= frozenset(extract_terms(unit.context).weights)
             units.append(unit)
             evidences.append((own, own | title_terms))
     if not units:

@@ -1,0 +1,146 @@
+"""The reader: which passage of the sources answers the question, by what the question asks for."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentkit.answering.grounding import ground_answer
+from agentkit.answering.quoting import quoted_answer
+from agentkit.answering.reader import AnswerKind, answer_units, asked_kind, holds_new, read
+from agentkit.answering.support import question_terms
+from tests.fakes import FakeEmbedder
+from tests.test_grounding import hit
+
+SMARTY = """The SmartyPants extension converts ASCII dashes, quotes and ellipses to their HTML entity equivalents.
+
+But how do you specify which angled quotes SmartyPants should convert?
+
+The following options are provided to configure the output:
+
+Option | Default value | Description
+smart_dashes | True | whether to convert dashes
+smart_angled_quotes | False | whether to convert angled quotes
+smart_ellipses | True | whether to convert ellipses"""
+
+KETTLE = """Error E4 means the water tank is empty or the tank sensor is dirty; refill the tank.
+
+Specifications:
+- Water tank capacity: 1.8 liters
+- Power: 2200 W"""
+
+CLI = """To load a Python-Markdown extension from the command line use the -x (or --extension) option.
+For example, to load an extension with the entry point name myext, run the following command:
+python -m markdown -x myext input.txt"""
+
+
+def read_one(question: str, *sources: str, titles: tuple[str, ...] = ()) -> str:
+    hits = [hit(text, n=n, title=titles[n - 1] if titles else "") for n, text in enumerate(sources, start=1)]
+    quote = read(question, question_terms(question), hits)
+    assert quote is not None, question
+    return quote.text
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Which option turns << and >> into guillemets?", AnswerKind.OPTION),
+        ("What setting should I use instead of force_linenos?", AnswerKind.OPTION),
+        ("In which release did the footnotes extension get a back-link title option?", AnswerKind.VERSION),
+        ("Since which version can I set the CSS class?", AnswerKind.VERSION),
+        ("What extra package do I need for CodeHilite to colour code?", AnswerKind.PACKAGE),
+        ("What do I write in my Markdown to define an abbreviation?", AnswerKind.MARKUP),
+        ("How big is the water tank?", AnswerKind.NUMBER),
+        ("What port does the server listen on?", AnswerKind.NUMBER),
+        ("How long is the warranty?", AnswerKind.DURATION),
+        ("When was the Battle of Hastings fought?", AnswerKind.DATE),
+        ("How do I turn on an extension from the command line?", AnswerKind.HOW_TO),
+        ("Why is the script named markdown_py?", None),
+    ],
+)
+def test_what_a_question_asks_for(question: str, kind: AnswerKind | None) -> None:
+    assert asked_kind(question) is kind
+
+
+def test_holds_new_ignores_what_the_question_names_already() -> None:
+    question = "Does force_linenos still work in 2.5?"
+    assert not holds_new(AnswerKind.OPTION, "force_linenos was removed.", question)
+    assert holds_new(AnswerKind.OPTION, "Use line_numbers instead of force_linenos.", question)
+    assert holds_new(AnswerKind.VERSION, "It was removed in 2.6.", question)
+    assert not holds_new(AnswerKind.VERSION, "Version 2.5 changed it.", question)
+
+
+def test_an_option_question_is_answered_by_the_table_row_not_by_a_question_on_the_page() -> None:
+    text = read_one("Which option turns << and >> into angled quotes with SmartyPants?", SMARTY)
+    assert text == "smart_angled_quotes | False | whether to convert angled quotes"
+
+
+def test_a_question_from_the_page_is_never_the_answer() -> None:
+    page = "How do you specify which angled quotes SmartyPants should convert?\n\nSee the options below."
+    quote = read(
+        "How do you specify which angled quotes SmartyPants should convert?",
+        question_terms("How do you specify which angled quotes SmartyPants should convert?"),
+        [hit(page)],
+    )
+    assert quote is None or not quote.text.endswith("?")
+
+
+def test_a_size_question_is_answered_by_the_specification_line() -> None:
+    assert read_one("How big is the water tank of the kettle?", KETTLE, titles=("Kettle manual",)) == (
+        "Water tank capacity: 1.8 liters"
+    )
+
+
+def test_code_lines_come_with_the_sentence_that_introduces_them() -> None:
+    units = answer_units(1, hit(CLI))
+    code = [unit for unit in units if unit.kind == "code"]
+    assert code and all(unit.text.startswith("For example") for unit in code)
+    assert not any(unit.text.startswith("python -m") for unit in units)  # never a bare code line
+
+
+def test_a_lead_in_is_offered_with_the_items_it_introduces() -> None:
+    page = "The supported extensions include:\n\n- Abbreviations\n- Attribute Lists\n- Definition Lists"
+    units = {unit.text for unit in answer_units(1, hit(page))}
+    assert "The supported extensions include: Abbreviations; Attribute Lists; Definition Lists" in units
+    text = read_one("Which extensions do I get with extra? The supported extensions", page)
+    assert not text.endswith(":")
+
+
+def test_a_version_stated_only_in_the_title_is_quoted_with_the_title() -> None:
+    text = read_one(
+        "Since which release can I set the CSS class of the toc div with toc_class?",
+        "The toc extension now accepts a toc_class parameter to set the CSS class of the div.",
+        titles=("Python-Markdown 3.4 Release Notes",),
+    )
+    assert text.startswith("Python-Markdown 3.4 Release Notes: ")
+
+
+def test_the_flag_question_prefers_the_sentence_with_the_flag() -> None:
+    assert "-x (or --extension)" in read_one("How do I load an extension from the command line?", CLI)
+
+
+def test_similarity_from_an_embedder_is_used_when_given() -> None:
+    embedder = FakeEmbedder()
+    question = "Which option turns << and >> into angled quotes with SmartyPants?"
+    quote = read(question, question_terms(question), [hit(SMARTY)], embed=embedder.embed)
+    assert quote is not None and "smart_angled_quotes" in quote.text
+    assert question in embedder.embedded_texts
+
+
+def test_flags_and_code_spans_survive_grounding() -> None:
+    sources = [hit(CLI)]
+    reply = "Use the -x (or --extension) option, as in python -m markdown -x myext input.txt [1]."
+    grounded = ground_answer(reply, sources, question="How do I load an extension from the command line?", mode="balanced")
+    assert not grounded.abstained
+    assert "-x (or --extension)" in grounded.text and "python -m markdown -x myext input.txt" in grounded.text
+
+
+def test_a_reply_that_drops_the_flag_gives_way_to_the_passage() -> None:
+    question = "Which option loads an extension from the command line?"
+    sources = [hit(CLI)]
+    anchor = read(question, question_terms(question), sources)
+    assert anchor is not None and anchor.holds_asked_kind
+    grounded = ground_answer(
+        "The option of the command line loads an extension [1].", sources, question=question, mode="balanced", anchor=anchor
+    )
+    assert grounded.abstained  # off the anchor: the pipeline then quotes the passage
+    assert "-x" in quoted_answer(anchor)
