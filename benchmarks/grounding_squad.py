@@ -342,11 +342,21 @@ def calibrate(args: argparse.Namespace) -> None:
     agent = build_agent(kit, "calibration", articles, work_dir, grounding="balanced")
     rows = gate_evidence(agent, questions)
     usable = [r for r in rows if r["features"] is not None]
-    labels_used = [bool(r["answerable"]) for r in usable]
     described = (
         f"SQuAD 2.0 dev, calibration half ({len(articles)} articles, {len(usable)} questions), "
         f"hybrid retrieval, top_k {agent.top_k}"
     )
+    docs_rows: list[dict[str, object]] = []
+    if args.docs_weight:
+        # Documentation questions carry across: the docs calibration half, each row repeated
+        # `docs_weight` times so 33 questions are not drowned by SQuAD's 2,808.
+        import grounding_docs
+
+        docs_rows = grounding_docs.gate_rows()
+        usable_docs = [r for r in docs_rows if r["features"] is not None]
+        usable = usable + usable_docs * args.docs_weight
+        described += f", plus the Python-Markdown docs calibration half ({len(usable_docs)} questions, weight {args.docs_weight})"
+    labels_used = [bool(r["answerable"]) for r in usable]
     model = replace(
         fit_logistic([r["features"] for r in usable], labels_used),  # type: ignore[misc]
         calibration=f"{described}, {agent.embedder_id} embedder",
@@ -377,7 +387,15 @@ def calibrate(args: argparse.Namespace) -> None:
         passed = [_gate_passes(r, p, bar) for r, p in zip(rows, probabilities, strict=True)]
         share_passed = sum(p for p, y in zip(passed, labels, strict=True) if y) / answerable
         share_stopped = sum(not p for p, y in zip(passed, labels, strict=True) if not y) / (len(rows) - answerable)
-        print(f"{bar:>17.2f}  {share_passed:>17.3f}  {share_stopped:>20.3f}")
+        docs = ""
+        if docs_rows:
+            docs_passed = [
+                (_gate_passes(r, model.probability(r["features"]), bar) if r["features"] else False, r["answerable"])  # type: ignore[arg-type]
+                for r in docs_rows
+            ]
+            docs = (f"   docs: {sum(p for p, y in docs_passed if y)}/{sum(1 for _, y in docs_passed if y)} passed, "
+                    f"{sum(not p for p, y in docs_passed if not y)}/{sum(1 for _, y in docs_passed if not y)} stopped")
+        print(f"{bar:>17.2f}  {share_passed:>17.3f}  {share_stopped:>20.3f}{docs}")
 
 
 def report(args: argparse.Namespace) -> None:
@@ -431,7 +449,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     collect_parser = commands.add_parser("collect", help="store hits and raw replies for calibration")
     collect_parser.add_argument("--half", choices=["calibration", "report"], default="calibration")
     calibrate_parser = commands.add_parser("calibrate", help="fit the answerability model, print its bars")
-    calibrate_parser.add_argument("--write", action="store_true", help="write agentkit/answerability.json")
+    calibrate_parser.add_argument("--write", action="store_true", help="write agentkit/answering/answerability.json")
+    calibrate_parser.add_argument("--docs-weight", type=int, default=0,
+                                  help="also fit on the docs calibration half, each question this many times")
     for sub in (collect_parser, calibrate_parser,
                 commands.add_parser("report", help="print the tables (grounding off vs balanced vs strict)")):
         sub.add_argument("--answerable", type=int, default=300)

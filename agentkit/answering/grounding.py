@@ -463,6 +463,12 @@ class SentenceGrounder:
         anchored = claim.numbers | ({NEGATION_TERM} & set(claim.weights))
         if self.asked_kind is not None and not holds_new(self.asked_kind, text, self.question):
             return False
+        # What the claim adds to the question must come from the passage itself: "The
+        # Meta-Data extension is not parsed as YAML" shares the title's words with the passage
+        # that answers where the metadata is, and says something else.
+        added = {term: weight for term, weight in claim.weights.items() if term not in self.question_terms.weights}
+        if added and coverage(Terms(added, frozenset(), frozenset()), evidence) < self.thresholds.min_sentence_support:
+            return False
         return coverage(claim, evidence) >= self.thresholds.min_sentence_support and anchored <= evidence
 
 

@@ -85,6 +85,9 @@ MIN_SIMILARITY = 0.45
 COVERAGE_WEIGHT = 1.0
 SIMILARITY_WEIGHT = 0.6
 KIND_BONUS = 0.25
+# "How do I ...?" is answered by an option, a command or markup more often than not, but
+# identifiers are everywhere in docs: a weaker hint.
+HOW_TO_SHARE = 0.5
 # Units within this much of the best score count as ties: the shortest of them wins.
 TIE_MARGIN = 0.01
 MAX_UNIT_CHARS = 400
@@ -142,12 +145,19 @@ _PATTERNS = {
     AnswerKind.HOW_TO: re.compile(f"{_IDENTIFIER.pattern}|{_MARKUP.pattern}"),
 }
 
+# A passage that shows what something is rendered as: "The above results in the following
+# output: <p id=...>".
+_SHOWS_OUTPUT = re.compile(
+    r"\b(?:results? in|rendered as|renders as|the following output|would (?:generate|produce)|output:)", re.I
+)
 _TITLED_KINDS = frozenset({AnswerKind.VERSION, AnswerKind.DATE})
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$|^[^|\n]+(?:\s\|\s[^|\n]*)+$")
 _TABLE_SEPARATOR = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+\S")
 # A line that is code rather than prose: no sentence end, and symbols or a call in it.
-_CODE_LINE = re.compile(r"[(){}\[\]=<>]|^\s*(?:from|import|def|class|return|\$|>>>|python|pip|markdown_py)\b")
+_CODE_LINE = re.compile(
+    r"[(){}\[\]=<>]|^\s*(?:#|//|from\b|import\b|def\b|class\b|return\b|\$|>>>|python\b|pip\b|markdown_py\b)"
+)
 _PROSE_END = re.compile(r"[.!?:]\s*$")
 MIN_TITLE_CHARS = 12
 
@@ -292,7 +302,9 @@ def read(
                               unit.context, unit.kind)
             holds_kind = True
         if holds_kind:
-            value += KIND_BONUS
+            value += KIND_BONUS * (HOW_TO_SHARE if kind is AnswerKind.HOW_TO else 1.0)
+        if kind in (AnswerKind.HOW_TO, AnswerKind.MARKUP) and _SHOWS_OUTPUT.search(unit.text):
+            value -= KIND_BONUS  # what the markup turns into is not how to write it
         scored.append(_Scored(unit, value, coverage(terms, evidence), holds_kind, evidence))
     best = max(scored, key=lambda r: (r.score, -r.unit.number, -r.unit.position))
     ties = [r for r in scored if r.score >= best.score - TIE_MARGIN and r.holds_asked_kind >= best.holds_asked_kind]
