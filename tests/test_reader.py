@@ -144,3 +144,28 @@ def test_a_reply_that_drops_the_flag_gives_way_to_the_passage() -> None:
     )
     assert grounded.abstained  # off the anchor: the pipeline then quotes the passage
     assert "-x" in quoted_answer(anchor)
+
+
+def test_prompt_excerpts_show_each_chunks_best_passages_and_grounding_still_reads_the_chunk(kit, scripted_generator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from agentkit.answering.reader import excerpts
+
+    question = "What option of SmartyPants converts angled quotes?"
+    (shown,) = excerpts(question, question_terms(question), [hit(SMARTY)], per_source=2)
+    assert shown is not None and "smart_angled_quotes | False" in shown and len(shown) < len(SMARTY) / 2
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "smarty.md").write_text("# SmartyPants\n\n" + SMARTY + "\n")
+    agent = kit.create_agent("docs", embedder="hashing-128")
+    agent.add_source(str(folder))
+    agent.generation = replace(agent.generation, prompt_excerpts=2)
+    generator = scripted_generator
+    generator.enqueue("Set smart_angled_quotes to True [1].")
+    stream = agent.stream(question)
+    answer = stream.finish()
+    assert stream.trace.gate is not None and stream.trace.gate.answer, stream.trace.gate
+    prompt = generator.prompts[-1][-1].content
+    assert "smart_angled_quotes | False" in prompt and "smart_ellipses" not in prompt
+    assert not answer.abstained and "smart_angled_quotes" in answer.text

@@ -38,7 +38,7 @@ from agentkit.answering.grounding import (
 )
 from agentkit.answering.prompting import build_prompt
 from agentkit.answering.quoting import Quote, quoted_answer
-from agentkit.answering.reader import Embed, read
+from agentkit.answering.reader import Embed, excerpts, read
 from agentkit.answering.support import question_terms
 from agentkit.models.generators import ChatMessage, GenerationSettings, Generator
 from agentkit.results import Answer, Citation, SearchHit
@@ -160,6 +160,12 @@ def answer_stream(
             if not trace.gate.answer:
                 return (yield from abstain(hits))
         generator = load_generator()
+        shown = None
+        if settings.generation.prompt_excerpts:
+            shown = excerpts(
+                search_query, question_terms(search_query), hits, embed=embed,
+                per_source=settings.generation.prompt_excerpts,
+            )
         plan = build_prompt(
             system_prompt=settings.system_prompt,
             question=question,
@@ -168,6 +174,7 @@ def answer_stream(
             context_window=generator.context_window,
             max_answer_tokens=settings.generation.max_answer_tokens,
             count_tokens=generator.count_tokens,
+            excerpts=shown,
         )
         # The source sentence that best matches the question: the reply's first claim must be
         # what it says, and it is the answer when nothing of the reply stands.

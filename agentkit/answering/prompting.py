@@ -49,8 +49,13 @@ def build_prompt(
     context_window: int,
     max_answer_tokens: int,
     count_tokens: Callable[[str], int],
+    excerpts: Sequence[str | None] | None = None,
 ) -> PromptPlan:
-    """Fit instructions, sources, history and the question into the context window."""
+    """Fit instructions, sources, history and the question into the context window.
+
+    `excerpts`, when given, holds for each hit the text to show instead of the whole chunk
+    (None keeps the chunk).
+    """
     budget = context_window - max_answer_tokens - _SAFETY_MARGIN_TOKENS
     question_block = f"Question: {question}"
     # Per-message template overhead (role markers) is small; count it generously.
@@ -64,8 +69,9 @@ def build_prompt(
 
     source_texts: list[str] = []
     used_hits: list[SearchHit] = []
-    for hit in hits:
-        candidate = format_source(len(used_hits) + 1, hit)
+    for position, hit in enumerate(hits):
+        shown = excerpts[position] if excerpts is not None and position < len(excerpts) else None
+        candidate = format_source(len(used_hits) + 1, hit, shown)
         cost = count_tokens(candidate) + 2
         if cost <= remaining:
             source_texts.append(candidate)
@@ -73,7 +79,7 @@ def build_prompt(
             remaining -= cost
             continue
         if remaining >= _MIN_SOURCE_TOKENS:
-            trimmed = _trim_to_tokens(hit.text, remaining - 12, count_tokens)
+            trimmed = _trim_to_tokens(shown if shown is not None else hit.text, remaining - 12, count_tokens)
             if trimmed:
                 source_texts.append(format_source(len(used_hits) + 1, hit, trimmed))
                 used_hits.append(hit)

@@ -261,32 +261,75 @@ def read(
     embed: Embed | None = None,
 ) -> Quote | None:
     """The unit of `sources` that best answers `question`; None when none holds enough of it."""
-    if not terms:
+    scored = _scored_units(question, terms, sources, embed)
+    if not scored:
         return None
+    best = max(scored, key=lambda r: (r.score, -r.unit.number, -r.unit.position))
+    ties = [r for r in scored if r.score >= best.score - TIE_MARGIN and r.holds_asked_kind >= best.holds_asked_kind]
+    chosen = min(ties, key=lambda r: (len(r.unit.text), -r.score, r.unit.number, r.unit.position))
+    return Quote(
+        number=chosen.unit.number,
+        text=shortened(chosen.unit.text),
+        question_coverage=chosen.question_coverage,
+        evidence=chosen.evidence,
+        holds_asked_kind=chosen.holds_asked_kind,
+    )
+
+
+def excerpts(
+    question: str,
+    terms: Terms,
+    sources: Sequence[SearchHit],
+    *,
+    embed: Embed | None = None,
+    per_source: int = 3,
+) -> list[str | None]:
+    """For each source, its `per_source` best units in page order (None: keep the whole text).
+
+    A small model reads a short prompt better than whole chunks, and a CPU evaluates it
+    faster; grounding still checks the reply against the whole chunks.
+    """
+    scored = _scored_units(question, terms, sources, embed, everything=True)
+    picked: list[str | None] = []
+    for number in range(1, len(sources) + 1):
+        own = sorted((r for r in scored if r.unit.number == number), key=lambda r: -r.score)[:per_source]
+        if not own:
+            picked.append(None)
+            continue
+        picked.append("\n".join(r.unit.text for r in sorted(own, key=lambda r: r.unit.position)))
+    return picked
+
+
+def _scored_units(
+    question: str, terms: Terms, sources: Sequence[SearchHit], embed: Embed | None, *, everything: bool = False
+) -> list[_Scored]:
+    """Every unit that could answer, scored; with `everything`, those below the floors too."""
+    if not terms:
+        return []
     question_keys = set(terms.weights)
     units: list[AnswerUnit] = []
     evidences: list[tuple[frozenset[str], frozenset[str]]] = []
     for number, hit in enumerate(sources, start=1):
         title_terms = frozenset(extract_terms(" ".join((hit.title, *hit.heading_path))).weights)
         for unit in answer_units(number, hit):
-            if _never_an_answer(unit, hit.title):
+            if not everything and _never_an_answer(unit, hit.title):
                 continue
             own = frozenset(extract_terms(unit.text).weights)
-            if not own - question_keys:
+            if not everything and not own - question_keys:
                 continue  # says nothing the question does not
             if unit.kind == "row":
                 own |= frozenset(extract_terms(unit.context).weights)
             units.append(unit)
             evidences.append((own, own | title_terms))
     if not units:
-        return None
+        return []
     similarities = _similarities(question, units, embed)
     keep = [
         i for i, (_, evidence) in enumerate(evidences)
-        if coverage(terms, evidence) >= MIN_COVERAGE or similarities[i] >= MIN_SIMILARITY
+        if everything or coverage(terms, evidence) >= MIN_COVERAGE or similarities[i] >= MIN_SIMILARITY
     ]
     if not keep:
-        return None
+        return []
     focused = _rarity_weighted(terms, [evidences[i][1] for i in keep])
     kind = asked_kind(question)
     scored: list[_Scored] = []
@@ -306,16 +349,7 @@ def read(
         if kind in (AnswerKind.HOW_TO, AnswerKind.MARKUP) and _SHOWS_OUTPUT.search(unit.text):
             value -= KIND_BONUS  # what the markup turns into is not how to write it
         scored.append(_Scored(unit, value, coverage(terms, evidence), holds_kind, evidence))
-    best = max(scored, key=lambda r: (r.score, -r.unit.number, -r.unit.position))
-    ties = [r for r in scored if r.score >= best.score - TIE_MARGIN and r.holds_asked_kind >= best.holds_asked_kind]
-    chosen = min(ties, key=lambda r: (len(r.unit.text), -r.score, r.unit.number, r.unit.position))
-    return Quote(
-        number=chosen.unit.number,
-        text=shortened(chosen.unit.text),
-        question_coverage=chosen.question_coverage,
-        evidence=chosen.evidence,
-        holds_asked_kind=chosen.holds_asked_kind,
-    )
+    return scored
 
 
 def _never_an_answer(unit: AnswerUnit, title: str) -> bool:

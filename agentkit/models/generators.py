@@ -41,6 +41,9 @@ class GenerationSettings:
     # key itself is never stored) and how long to wait for the server.
     api_key_env: str | None = None
     request_timeout_s: float = 60.0
+    # Sources in the prompt: 0 gives whole chunks; N gives each chunk's N passages that best
+    # match the question (a shorter prompt: faster on a CPU, easier for a small model).
+    prompt_excerpts: int = 0
 
     def __post_init__(self) -> None:
         if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
@@ -50,6 +53,8 @@ class GenerationSettings:
             )
         if not 0 < self.request_timeout_s <= 3600:
             raise InvalidSettingError(f"request timeout {self.request_timeout_s} s must be between 0 and 3600")
+        if not 0 <= self.prompt_excerpts <= 50:
+            raise InvalidSettingError(f"prompt_excerpts {self.prompt_excerpts} must be between 0 and 50")
         if self.max_answer_tokens < 1 or self.context_window < 256:
             raise InvalidSettingError("max_answer_tokens must be >= 1 and context_window >= 256")
 
