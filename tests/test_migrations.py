@@ -7,7 +7,8 @@ from sqlalchemy import inspect
 from agentkit.store import Base, make_engine, upgrade
 from agentkit.store.migrate import current_revision, ensure_schema, head_revision
 
-EXPECTED_TABLES = {"agents", "sources", "documents", "chunks", "conversations", "messages", "alembic_version"}
+EXPECTED_TABLES = {"agents", "sources", "documents", "chunks", "conversations", "messages", "api_keys",
+                   "api_conversations", "alembic_version"}
 
 EXPECTED_COLUMNS = {
     "agents": {
@@ -26,6 +27,11 @@ EXPECTED_COLUMNS = {
     },
     "conversations": {"id", "agent_id", "title", "created_at"},
     "messages": {"id", "conversation_id", "role", "content", "citations", "abstained", "created_at"},
+    "api_keys": {
+        "id", "key_id", "secret_hash", "scope", "agent_id", "origins", "rate_limit", "expires_at",
+        "revoked_at", "created_at",
+    },
+    "api_conversations": {"conversation_id", "api_key_id"},
 }
 
 

@@ -17,6 +17,7 @@ from agentkit.cli.chat import format_sources, run_chat
 from agentkit.cli.context import kit_of, open_kit
 from agentkit.cli.models import models
 from agentkit.cli.output import print_json
+from agentkit.cli.server import keys, serve
 from agentkit.cli.sources import add, list_connectors, remove_source, sources, sync
 from agentkit.errors import AgentkitError
 from agentkit.evaluation import QuestionResult
@@ -299,6 +300,8 @@ def upgrade(ctx: click.Context) -> None:
 
 
 for command in (add, list_connectors, sources, sync, remove_source, models):
+    cli.add_command(command)
+for command in (serve, keys):
     cli.add_command(command)
 
 
