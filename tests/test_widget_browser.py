@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from agentkit import AgentKit
+from agentkit.server.keys import create_key
+from agentkit.server.testing import running_server
 from tests.conftest import REPO_ROOT
 from tests.fakes import ScriptedGenerator
-from tests.widget_test_server import ApiServer, start_api_server
 
 SCREENSHOT = REPO_ROOT / "docs" / "widget-screenshot.png"
 AGENT = "quillstack"
@@ -103,6 +104,13 @@ class SiteServer(ThreadingHTTPServer):
 
 
 @dataclass
+class ApiServer:
+    url: str
+    key: str
+    generator: ScriptedGenerator
+
+
+@dataclass
 class Site:
     allowed: SiteServer
     other: SiteServer
@@ -138,9 +146,10 @@ def site(isolated_home: Path, local_model_is: Callable[[ScriptedGenerator], None
                 [{"id": "poison", "title": "<img src=x onerror=alert(1)> Escalation", "text": POISON}],
                 title_field="title",
             )
-            with start_api_server(kit, agent=AGENT, origins=[allowed.url], generator=generator) as api:
-                holder.update(api=api.url, key=api.key)
-                yield Site(allowed=allowed, other=other, api=api)
+            _, key = create_key(kit, scope="chat", agent=AGENT, origins=[allowed.url])
+            with running_server(kit) as server:
+                holder.update(api=server.url, key=key)
+                yield Site(allowed=allowed, other=other, api=ApiServer(server.url, key, generator))
     finally:
         allowed.shutdown()
         other.shutdown()
@@ -286,9 +295,10 @@ def test_widget_streams_a_cited_answer_on_an_allowed_origin(site: Site, browser)
     kept = [message.text for message in root.find_elements(By.CSS_SELECTOR, ".ak-msg")]
     assert len(kept) == 2 and kept[0] == QUESTION and kept[1].startswith(SHOWN), kept
     site.api.generator.enqueue(f"{ANSWER} [1]")
-    _ask(browser, "And the burst size?")
-    _wait_for_reply(browser)
-    assert [m["role"] for m in site.api.requests[-1]["messages"]] == ["user", "assistant", "user"]
+    _ask(browser, "And how many requests may each API token make in a burst?")
+    assert "ak-error" not in _wait_for_reply(browser).get_attribute("class")
+    history = site.api.generator.prompts[-1]
+    assert any(QUESTION in message.content for message in history[:-1]), "the first turn was not sent"
 
     # Esc closes the panel and gives focus back to the bubble.
     root.find_element(By.CSS_SELECTOR, ".ak-input").send_keys(Keys.ESCAPE)
@@ -311,6 +321,7 @@ def test_widget_on_an_origin_the_key_does_not_list_gets_nothing(site: Site, brow
     reply = _wait_for_reply(browser)
     assert "ak-error" in reply.get_attribute("class")
     assert reply.get_attribute("role") == "alert"
+    assert "not be allowed on this site" in reply.text
     assert "600 requests" not in _widget(browser).find_element(By.CSS_SELECTOR, ".ak-log").text
     assert len(site.api.generator.prompts) == asked_before, "the model was asked for a refused origin"
 
@@ -334,3 +345,21 @@ def test_poisoned_source_shows_as_inert_text(site: Site, browser) -> None:  # ty
     assert audit["javascriptHrefs"] == [], audit
     assert audit["alerts"] == 0
     assert all(href.startswith("http") for href in audit["links"]), audit
+
+
+def test_full_page_chat_takes_a_typed_key(site: Site, browser) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(f"{site.api.url}/agents/{AGENT}/chat")
+    root = _widget(browser)
+    assert root.find_elements(By.CSS_SELECTOR, ".ak-bubble") == []
+    assert not root.find_element(By.CSS_SELECTOR, ".ak-ask-form").is_displayed()
+    key_input = root.find_element(By.CSS_SELECTOR, "#ak-key")
+    key_input.send_keys(site.api.key)
+    key_input.send_keys(Keys.ENTER)
+    site.api.generator.enqueue(f"{ANSWER} [1]")
+    _ask(browser, QUESTION)
+    reply = _wait_for_reply(browser)
+    assert reply.find_element(By.CSS_SELECTOR, ".ak-text").text == SHOWN
+    assert browser.execute_script(DOM_AUDIT)["img"] == 0

@@ -43,7 +43,7 @@
     ".ak-panel { position: fixed; right: 20px; bottom: 88px; z-index: 2147483000; width: 370px; max-width: calc(100vw - 40px);",
     "  height: 540px; max-height: calc(100vh - 110px); background: #fff; border-radius: 12px;",
     "  box-shadow: 0 10px 40px rgba(0,0,0,.28); display: flex; flex-direction: column; overflow: hidden; }",
-    ".ak-panel[hidden] { display: none; }",
+    ".ak-panel[hidden], .ak-form[hidden] { display: none; }",
     ".ak-page .ak-panel { position: static; width: 100%; max-width: 760px; height: 80vh; max-height: none; margin: 0 auto;",
     "  box-shadow: 0 2px 12px rgba(0,0,0,.15); }",
     ".ak-header { display: flex; align-items: center; gap: 8px; padding: 12px 14px; background: #2456d6; color: #fff; }",
@@ -431,7 +431,8 @@
         node.remove();
         history.pop(); /* the question was not answered: do not send it as history */
         saveHistory();
-        var text = error instanceof TypeError ? "Could not reach the assistant." : String(error.message || error);
+        var text = error instanceof TypeError
+          ? "Could not reach the assistant from this page (it may not be allowed on this site)." : String(error.message || error);
         showError(text);
       })
       .then(function () {
