@@ -24,7 +24,7 @@ def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, target)
-        _fsync_directory(target.parent)
+        fsync_directory(target.parent)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
@@ -34,7 +34,8 @@ def write_bytes_atomically(target: Path, content: bytes) -> None:
     write_atomically(target, lambda path: path.write_bytes(content))
 
 
-def _fsync_directory(folder: Path) -> None:
+def fsync_directory(folder: Path) -> None:
+    """Make a rename inside `folder` durable (best effort: not every file system allows it)."""
     try:
         descriptor = os.open(folder, os.O_RDONLY)
     except OSError:

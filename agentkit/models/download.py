@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import quote
 
+from agentkit.atomic_files import fsync_directory
 from agentkit.errors import ModelDownloadError, ModelSpecError
 from agentkit.models.catalog import CatalogModel, catalog, pulled_path
 from agentkit.models.llama_cpp import default_model_path
@@ -163,7 +164,7 @@ def download_file(
             )
         size = os.fstat(handle.fileno()).st_size
         os.replace(part, destination)  # still under the lock, so nobody appends meanwhile
-    _fsync_directory(destination.parent)
+    fsync_directory(destination.parent)
     return DownloadResult(
         path=destination,
         url=url,
@@ -335,16 +336,3 @@ def _write_failed(url: str, part: Path, error: OSError) -> ModelDownloadError:
 
 def _part_path(destination: Path) -> Path:
     return destination.with_name(destination.name + ".part")
-
-
-def _fsync_directory(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
