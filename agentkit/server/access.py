@@ -12,10 +12,10 @@ from fastapi import Request
 from sqlalchemy import select
 
 from agentkit.agent import Agent
-from agentkit.server.keys import ApiKey, normalize_origin, parse_rate, verify_key
+from agentkit.server.keys import ApiKey, aware_utc, normalize_origin, parse_rate, verify_key
 from agentkit.server.limits import AnswerQueue, RateLimiter
 from agentkit.server.settings import ServerSettings
-from agentkit.store.models import ApiKeyRow
+from agentkit.store.models import ApiKeyRow, utc_now
 
 if TYPE_CHECKING:
     from agentkit.kit import AgentKit
@@ -71,7 +71,13 @@ class ServerState:
             rows = session.execute(
                 select(ApiKeyRow.origins, ApiKeyRow.expires_at).where(ApiKeyRow.revoked_at.is_(None))
             ).all()
-        return {origin for origins, _ in rows for origin in (origins or ())}
+        now = utc_now()
+        return {
+            origin
+            for origins, expires_at in rows
+            if expires_at is None or aware_utc(expires_at) > now
+            for origin in (origins or ())
+        }
 
 
 def server_state(request: Request) -> ServerState:

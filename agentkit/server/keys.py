@@ -85,7 +85,7 @@ class ApiKey:
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or _aware(self.expires_at) > utc_now())
+        return self.revoked_at is None and (self.expires_at is None or aware_utc(self.expires_at) > utc_now())
 
     def allows_agent(self, agent_id: int) -> bool:
         return self.agent_id is None or self.agent_id == agent_id
@@ -222,12 +222,12 @@ def _to_key(row: ApiKeyRow, agent_name: str | None) -> ApiKey:
         agent_id=row.agent_id,
         origins=tuple(row.origins or ()),
         rate=parse_rate(row.rate_limit) if row.rate_limit else None,
-        expires_at=_aware(row.expires_at) if row.expires_at else None,
-        revoked_at=_aware(row.revoked_at) if row.revoked_at else None,
-        created_at=_aware(row.created_at) if row.created_at else None,
+        expires_at=aware_utc(row.expires_at) if row.expires_at else None,
+        revoked_at=aware_utc(row.revoked_at) if row.revoked_at else None,
+        created_at=aware_utc(row.created_at) if row.created_at else None,
     )
 
 
-def _aware(moment: datetime) -> datetime:
+def aware_utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; agentkit writes UTC only."""
     return moment if moment.tzinfo else moment.replace(tzinfo=utc_now().tzinfo)
