@@ -277,6 +277,12 @@ def test_widget_streams_a_cited_answer_on_an_allowed_origin(site: Site, browser)
     assert root.find_element(By.CSS_SELECTOR, "[role=status]").get_attribute("textContent") == SHOWN
     assert bubble.get_attribute("aria-expanded") == "true"
 
+    # A hidden caret keeps the screenshot the same from run to run (it blinks).
+    browser.execute_script(
+        "const style = document.createElement('style'); style.textContent = '* { caret-color: transparent; }';"
+        "arguments[0].shadowRoot.appendChild(style);",
+        browser.find_element(By.CSS_SELECTOR, "[data-agentkit-widget]"),
+    )
     SCREENSHOT.parent.mkdir(exist_ok=True)
     browser.save_screenshot(str(SCREENSHOT))
 
