@@ -25,8 +25,9 @@
   }
   var apiOrigin = new URL(script.src, document.baseURI).origin;
   var agent = script.getAttribute("data-agent") || "";
-  var key = script.getAttribute("data-key") || new URLSearchParams(window.location.search).get("key") || "";
   var pageMode = script.getAttribute("data-mode") === "page";
+  /* Only the full-page chat takes its key from the address (?key=); a host page's query is its own. */
+  var key = script.getAttribute("data-key") || (pageMode && new URLSearchParams(window.location.search).get("key")) || "";
   var title = script.getAttribute("data-title") || "Ask " + agent;
   var storageKey = "agentkit-chat:" + apiOrigin + ":" + agent;
 
