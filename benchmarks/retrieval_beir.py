@@ -19,6 +19,10 @@ embedded by the real default model, so the latency is what a user of such an age
     python benchmarks/retrieval_beir.py --home /tmp/beir-home    # keep the agents; reruns reuse them
     python benchmarks/retrieval_beir.py --embedder hashing-384   # quality wiring check, no model
     python benchmarks/retrieval_beir.py --single-thread          # PyTorch and FAISS on one thread
+    python benchmarks/retrieval_beir.py --backend numpy          # exact NumPy vector backend
+
+`--backend` picks the vector backend (`AGENTKIT_INDEX_BACKEND`) for building and searching;
+FAISS and NumPy are both exact, so their quality numbers must be equal.
 
 Exits 0 with a message when the shared data folder is absent.
 """
@@ -41,6 +45,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from agentkit import AgentKit, AgentNotFoundError, Embedder, SearchHit  # noqa: E402
+from agentkit.index.registry import (  # noqa: E402
+    DEFAULT_INDEX_BACKEND,
+    INDEX_BACKEND_VARIABLE,
+    configured_backend_name,
+    index_backends,
+)
 from agentkit.models.embedders import DEFAULT_EMBEDDER_ID  # noqa: E402
 from agentkit.models.registry import load_embedder  # noqa: E402
 
@@ -134,7 +144,9 @@ def quality_table(kit: AgentKit, embedder_id: str) -> None:
     print(
         f"\nBEIR SciFact test: {len(qrels)} queries, {counts['documents']} documents, {counts['chunks']} chunks"
     )
-    print(f"embedder {embedder_id}, hybrid = {describe_fusion()}\n")
+    print(
+        f"embedder {embedder_id}, vector backend {configured_backend_name()}, hybrid = {describe_fusion()}\n"
+    )
     print(f"load average {os.getloadavg()[0]:.1f} (latency is wall time on a shared machine)\n")
     print(f"| {'retrieval':<32} | nDCG@10 | Recall@100 | MRR@10 | p50 ms | p95 ms |")
     print(f"|{'-' * 34}|---------|------------|--------|--------|--------|")
@@ -312,6 +324,12 @@ def main() -> int:
     parser.add_argument("--embedder", default=DEFAULT_EMBEDDER_ID, help="embedder of the SciFact agent")
     parser.add_argument("--home", type=Path, default=None, help="agentkit home to build in (kept)")
     parser.add_argument("--sizes", default="10000,30000,100000", help="chunk counts of the scale table")
+    parser.add_argument(
+        "--backend",
+        choices=index_backends.names(),
+        default=DEFAULT_INDEX_BACKEND,
+        help=f"vector index backend (sets {INDEX_BACKEND_VARIABLE})",
+    )
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument(
@@ -324,6 +342,7 @@ def main() -> int:
         print(f"skipped: {SCIFACT} is absent (the benchmark needs the shared BEIR SciFact data)")
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ[INDEX_BACKEND_VARIABLE] = arguments.backend
     if arguments.single_thread:
         import faiss
         import torch

@@ -227,8 +227,8 @@ def test_sigkill_during_add_and_sync_leaves_old_or_new_state(home_kit: AgentKit,
 PAUSE_AT = {
     # after the SQL commit, before the index file is touched
     "before index write": ("agentkit.index.files", "AgentIndexFiles", "apply_update"),
-    # the new vectors.faiss is in place, its manifest still the old one
-    "between index file and manifest": ("agentkit.index.faiss", None, "write_atomically"),
+    # the new index file is in place, its manifest still the old one
+    "between index file and manifest": ("agentkit.index.base", None, "write_atomically"),
 }
 
 

@@ -1,86 +1,39 @@
-"""The per-agent FAISS vector index: add, remove, search, and atomic save/load with a manifest.
+"""The FAISS vector backend, the default: `IndexIDMap2` over `IndexFlatIP`.
 
-Ids in the index are chunk row ids from SQL; vectors are normalised, so inner product is
-cosine similarity (`IndexIDMap2` over `IndexFlatIP`: exact search, which stays fast at the
-sizes a laptop agent reaches and needs no training).
-
-The index is a cache of what SQL holds. Its manifest records the embedder id, dimension,
-chunker version, vector count, the SQL `index_version` it reflects and a checksum of the
-index file; `load` refuses a file whose manifest does not match what the caller expects or
-whose bytes do not match the checksum, with a message that names the rebuild command.
+Exact inner-product search, which stays fast at the sizes a laptop agent reaches and needs no
+training; ids are chunk row ids from SQL. The file is FAISS's own serialisation
+(`vectors.faiss`); the manifest beside it and every check are `agentkit.index.base`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
-from agentkit.atomic_files import write_atomically, write_bytes_atomically
-from agentkit.errors import IndexCorruptError, IndexMismatchError
+from agentkit.errors import IndexCorruptError
+from agentkit.index.base import MANIFEST_FILE, IndexManifest, VectorBackend, read_manifest
 
 if TYPE_CHECKING:
     import numpy as np
 
+__all__ = ["INDEX_FILE", "MANIFEST_FILE", "FaissBackend", "IndexManifest", "VectorIndex", "read_manifest"]
+
 INDEX_FILE = "vectors.faiss"
-MANIFEST_FILE = "manifest.json"
 
 
-@dataclass(frozen=True)
-class IndexManifest:
-    embedder_id: str
-    dimension: int
-    chunker_version: str
-    count: int
-    index_version: int
-    checksum: str = ""
-
-    def describes_same_space(self, other: IndexManifest) -> bool:
-        return (self.embedder_id, self.dimension, self.chunker_version) == (
-            other.embedder_id,
-            other.dimension,
-            other.chunker_version,
-        )
-
-
-class VectorIndex:
+class FaissBackend(VectorBackend):
     """An in-memory FAISS index of chunk vectors keyed by chunk id."""
+
+    name = "faiss"
+    file_name = INDEX_FILE
 
     def __init__(self, dimension: int) -> None:
         import faiss
 
-        self.dimension = dimension
+        super().__init__(dimension)
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-
-    @classmethod
-    def from_vectors(cls, dimension: int, ids: np.ndarray, vectors: np.ndarray) -> VectorIndex:
-        index = cls(dimension)
-        index.add(ids, vectors)
-        return index
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        import numpy as np
-
-        if len(ids) == 0:
-            return
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.shape[1] != self.dimension:
-            raise IndexMismatchError(
-                f"vectors have dimension {vectors.shape[1]}, the index {self.dimension}"
-            )
-        self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
-
-    def remove(self, ids: np.ndarray) -> int:
-        import numpy as np
-
-        if len(ids) == 0:
-            return 0
-        return int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
 
     def ids(self) -> np.ndarray:
         import faiss
@@ -90,78 +43,37 @@ class VectorIndex:
             return np.zeros(0, dtype=np.int64)
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk id, cosine similarity) of the k nearest vectors, best first."""
-        import numpy as np
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._index.add_with_ids(vectors, ids)
 
-        if len(self) == 0 or k <= 0:
-            return []
+    def _remove(self, ids: np.ndarray) -> int:
+        return int(self._index.remove_ids(ids))
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 
-        # One query gains nothing from OpenMP threads, which only contend with the embedder.
-        faiss.omp_set_num_threads(1)
-        matrix = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, ids = self._index.search(matrix, min(k, len(self)))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+        if len(queries) == 1:
+            # One query gains nothing from OpenMP threads, which only contend with the embedder.
+            faiss.omp_set_num_threads(1)
+        return self._index.search(queries, k)
 
-    def save(self, folder: Path, manifest: IndexManifest) -> IndexManifest:
-        """Write the index and then its manifest, each atomically; returns the manifest."""
+    def to_bytes(self) -> bytes:
         import faiss
 
-        serialized = faiss.serialize_index(self._index).tobytes()
-        final = IndexManifest(
-            **{**asdict(manifest), "count": len(self), "checksum": _sha256(serialized)}
-        )
-        write_bytes_atomically(folder / INDEX_FILE, serialized)
-        write_atomically(
-            folder / MANIFEST_FILE,
-            lambda path: path.write_text(json.dumps(asdict(final), indent=2), encoding="utf-8"),
-        )
-        return final
+        return faiss.serialize_index(self._index).tobytes()
 
     @classmethod
-    def load(cls, folder: Path, expected: IndexManifest) -> tuple[VectorIndex, IndexManifest]:
-        """Read an index saved by `save`, checking it against `expected` and its checksum."""
+    def _from_bytes(cls, content: bytes) -> Self:
         import faiss
         import numpy as np
 
-        manifest = read_manifest(folder)
-        if manifest is None:
-            raise IndexCorruptError(f"{folder}: no index manifest")
-        if not manifest.describes_same_space(expected):
-            raise IndexMismatchError(
-                f"the index in {folder} was built with embedder {manifest.embedder_id!r} "
-                f"(dimension {manifest.dimension}, chunker {manifest.chunker_version}) but the "
-                f"agent uses {expected.embedder_id!r} (dimension {expected.dimension}, chunker "
-                f"{expected.chunker_version})"
-            )
-        try:
-            serialized = (folder / INDEX_FILE).read_bytes()
-        except OSError as error:
-            raise IndexCorruptError(f"{folder / INDEX_FILE}: cannot read: {error}") from error
-        if _sha256(serialized) != manifest.checksum:
-            raise IndexCorruptError(f"{folder / INDEX_FILE} does not match its manifest checksum")
-        try:
-            raw = faiss.deserialize_index(np.frombuffer(serialized, dtype=np.uint8))
-        except RuntimeError as error:
-            raise IndexCorruptError(f"{folder / INDEX_FILE} is not a valid index: {error}") from error
-        index = cls(manifest.dimension)
+        raw = faiss.deserialize_index(np.frombuffer(content, dtype=np.uint8))
+        if not isinstance(raw, faiss.IndexIDMap2):
+            raise IndexCorruptError(f"a FAISS {type(raw).__name__}, not the IndexIDMap2 agentkit writes")
+        index = cls(int(raw.d))
         index._index = raw
-        if len(index) != manifest.count:
-            raise IndexCorruptError(f"{folder / INDEX_FILE} holds {len(index)} vectors, manifest says {manifest.count}")
-        return index, manifest
+        return index
 
 
-def read_manifest(folder: Path) -> IndexManifest | None:
-    path = folder / MANIFEST_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return IndexManifest(**data)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, TypeError) as error:
-        raise IndexCorruptError(f"{path} is unreadable: {error}") from error
-
-
-def _sha256(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
+# The name this class had before there were several backends; tests and scripts still use it.
+VectorIndex = FaissBackend

@@ -1,17 +1,18 @@
 """Keeping each agent's on-disk vector index in step with SQL.
 
 SQL is the source of truth: every chunk row carries its vector, and every change to an
-agent's chunks bumps `agents.index_version` in the same transaction. The FAISS file in the
-agent's folder records the version it reflects. So:
+agent's chunks bumps `agents.index_version` in the same transaction. The index file in the
+agent's folder (written by the vector backend this process uses, `AGENTKIT_INDEX_BACKEND`,
+see `agentkit.index.registry`) records in its manifest the version it reflects. So:
 - a reader whose file is at the SQL version uses it as it is;
 - a reader whose file is behind (a writer was killed between its SQL commit and its index
-  write) rebuilds the index in memory from the vectors in SQL: it answers from exactly the
-  committed state, never from a mix;
+  write), or was written by another backend than the one it uses, rebuilds the index in
+  memory from the vectors in SQL: it answers from exactly the committed state, never from a mix;
 - a writer applies its change to the index it loaded and saves it atomically;
 - a file that is corrupt, or built for another embedder, is a clear error that names the
   repair command (`agentkit reindex NAME`).
 
-The lexical (BM25) index, `lexical.npz` beside the FAISS file, follows the same version rule
+The lexical (BM25) index, `lexical.npz` beside the vector index file, follows the same version rule
 with one difference: it needs no embedding, so a missing, damaged or lagging file is simply
 rebuilt from the chunk texts in SQL (and saved, by readers too: the file carries the version
 it reflects, so a late save by anyone is at worst ignored as lagging). It indexes the same
@@ -20,7 +21,7 @@ text the embedder sees (title and headings, then the chunk).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,9 +29,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agentkit.errors import IndexCorruptError, IndexMismatchError, IndexNeedsRepairError, LexicalIndexError
-from agentkit.index.faiss import IndexManifest, VectorIndex, read_manifest
+from agentkit.index.base import IndexManifest, VectorBackend, read_manifest
 from agentkit.index.lexical import LexicalIndex
+from agentkit.index.registry import index_backend, index_backends
 from agentkit.ingest.chunking import CHUNKER_VERSION, text_for_embedding
+from agentkit.plugins import PluginError
 from agentkit.store.models import ChunkRow, DocumentRow, SourceRow
 
 if TYPE_CHECKING:
@@ -51,7 +54,7 @@ class IndexUpdate:
 
 @dataclass(frozen=True)
 class LoadedIndex:
-    vectors: VectorIndex
+    vectors: VectorBackend
     index_version: int
     rebuilt_from_sql: bool
 
@@ -103,15 +106,26 @@ def read_agent_chunk_texts(session: Session, agent_id: int) -> tuple[list[int], 
 class AgentIndexFiles:
     """The index folder of one agent and the rules for reading and writing it."""
 
-    def __init__(self, folder: Path, *, agent_name: str, embedder_id: str, dimension: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        agent_name: str,
+        embedder_id: str,
+        dimension: int,
+        backend: str | None = None,
+    ) -> None:
+        """`backend` names the vector backend; by default `AGENTKIT_INDEX_BACKEND`'s, or FAISS."""
         self.folder = folder
         self.agent_name = agent_name
+        self.backend = index_backend(backend)
         self.expected = IndexManifest(
             embedder_id=embedder_id,
             dimension=dimension,
             chunker_version=CHUNKER_VERSION,
             count=0,
             index_version=0,
+            backend=self.backend.name,
         )
 
     def manifest(self) -> IndexManifest | None:
@@ -125,12 +139,15 @@ class AgentIndexFiles:
             raise self._repair_error(str(error)) from error
         if manifest is None:
             return self._rebuild(session, agent_id, index_version)
-        if manifest.index_version != index_version and manifest.describes_same_space(self.expected):
+        if manifest.describes_same_space(self.expected) and (
+            manifest.index_version != index_version or manifest.backend != self.backend.name
+        ):
             # The file lags SQL, perhaps with a new index file under an old manifest (a writer
-            # killed between the two renames): its bytes do not matter, SQL has every vector.
+            # killed between the two renames), or another backend wrote it: its bytes do not
+            # matter, SQL has every vector.
             return self._rebuild(session, agent_id, index_version)
         try:
-            vectors, manifest = VectorIndex.load(self.folder, self.expected)
+            vectors, manifest = self.backend.load(self.folder, self.expected)
         except IndexMismatchError as error:
             raise IndexNeedsRepairError(
                 f"{error}. Run `agentkit reindex {self.agent_name}` to rebuild it with the "
@@ -142,15 +159,23 @@ class AgentIndexFiles:
             return self._rebuild(session, agent_id, index_version)
         return LoadedIndex(vectors, index_version, rebuilt_from_sql=False)
 
-    def save(self, vectors: VectorIndex, index_version: int) -> IndexManifest:
-        manifest = IndexManifest(
-            embedder_id=self.expected.embedder_id,
-            dimension=self.expected.dimension,
-            chunker_version=CHUNKER_VERSION,
-            count=len(vectors),
-            index_version=index_version,
+    def save(self, vectors: VectorBackend, index_version: int) -> IndexManifest:
+        """Save `vectors` as the index at `index_version`; drop the file of a backend it replaces."""
+        try:
+            previous = read_manifest(self.folder)
+        except IndexCorruptError:
+            previous = None
+        manifest = vectors.save(
+            self.folder, replace(self.expected, count=len(vectors), index_version=index_version)
         )
-        return vectors.save(self.folder, manifest)
+        if previous is not None and previous.backend != vectors.name:
+            try:
+                replaced = index_backends.get(previous.backend)
+            except PluginError:
+                replaced = None  # a broken plugin's file stays; it is only a cache
+            if replaced is not None and replaced.file_name != vectors.file_name:
+                (self.folder / replaced.file_name).unlink(missing_ok=True)
+        return manifest
 
     def apply_update(
         self,
@@ -179,7 +204,7 @@ class AgentIndexFiles:
         self.save(vectors, new_version)
         self._apply_lexical_update(session, agent_id, old_version, new_version, change)
 
-    def rebuild_and_save(self, session: Session, *, agent_id: int, index_version: int) -> VectorIndex:
+    def rebuild_and_save(self, session: Session, *, agent_id: int, index_version: int) -> VectorBackend:
         loaded = self._rebuild(session, agent_id, index_version)
         self.save(loaded.vectors, index_version)
         self._save_lexical(self._rebuild_lexical(session, agent_id), index_version)
@@ -230,7 +255,7 @@ class AgentIndexFiles:
 
     def _rebuild(self, session: Session, agent_id: int, index_version: int) -> LoadedIndex:
         ids, matrix = read_agent_vectors(session, agent_id, self.expected.dimension)
-        vectors = VectorIndex.from_vectors(self.expected.dimension, ids, matrix)
+        vectors = self.backend.from_vectors(self.expected.dimension, ids, matrix)
         return LoadedIndex(vectors, index_version, rebuilt_from_sql=True)
 
     def _repair_error(self, detail: str) -> IndexNeedsRepairError:

@@ -1,15 +1,17 @@
 """Keeping an agent's index honest: `doctor` checks it, `reindex` rebuilds it, writers repair it.
 
-- `diagnose` (`agentkit doctor`) compares the FAISS file with SQL: exactly one vector per chunk
+- `diagnose` (`agentkit doctor`) compares the index file with SQL: exactly one vector per chunk
   row and nothing else (id sets compared), a manifest that matches the agent's embedder,
-  dimension and chunker, and an index version equal to the one in SQL.
+  dimension and chunker and the backend this process uses, and an index version equal to
+  the one in SQL.
 - `reindex_agent` (`agentkit reindex`) embeds every chunk's text from SQL again, writes the
   vectors back into SQL in one transaction that also records the embedder and bumps
   `index_version`, then rebuilds and saves the index. It is how an agent switches embedders.
 - `bring_index_up_to_date` runs at the start of every write: it refuses to write when the
   index or the stored vectors belong to another embedder, and saves an index file rebuilt
-  from SQL when the file is missing, damaged or behind SQL (a writer was killed after its
-  commit), so the next sync finishes what a killed one left.
+  from SQL when the file is missing, damaged, behind SQL (a writer was killed after its
+  commit) or written by another backend, so the next sync finishes what a killed one left
+  and switches the file to the backend in use.
 
 Every function here runs with the agent's write lock held by the caller.
 """
@@ -25,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from agentkit.errors import EmbedderError, IndexCorruptError, IndexNeedsRepairError
-from agentkit.index.faiss import IndexManifest, VectorIndex, read_manifest
+from agentkit.errors import EmbedderError, IndexCorruptError, IndexNeedsRepairError, InvalidSettingError
+from agentkit.index.base import IndexManifest, read_manifest
 from agentkit.index.files import AgentIndexFiles
+from agentkit.index.registry import configured_backend_name, index_backend
 from agentkit.ingest.chunking import CHUNKER_VERSION, text_for_embedding
+from agentkit.plugins import PluginError
 from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow
 
 if TYPE_CHECKING:
@@ -54,6 +58,7 @@ class DoctorReport:
     index_embedder_id: str | None = None
     index_dimension: int | None = None
     index_chunker_version: str | None = None
+    index_backend: str | None = None
     missing_from_index: int = 0
     extra_in_index: int = 0
     duplicate_in_index: int = 0
@@ -78,6 +83,7 @@ class DoctorReport:
             "index_embedder": self.index_embedder_id,
             "index_dimension": self.index_dimension,
             "index_chunker_version": self.index_chunker_version,
+            "index_backend": self.index_backend,
             "missing_from_index": self.missing_from_index,
             "extra_in_index": self.extra_in_index,
             "duplicate_in_index": self.duplicate_in_index,
@@ -115,8 +121,10 @@ def diagnose(
     agent_id: int,
     folder: Path,
     load_embedder: Callable[[str], Embedder],
+    backend: str | None = None,
 ) -> DoctorReport:
-    """Check the agent's index against SQL. `load_embedder(embedder_id)` gives its embedder."""
+    """Check the agent's index against SQL. `load_embedder(embedder_id)` gives its embedder;
+    `backend` is the vector backend the agent should use (default: `AGENTKIT_INDEX_BACKEND`'s)."""
     import numpy as np
 
     with sessions() as session, session.begin():
@@ -183,14 +191,25 @@ def diagnose(
     report.index_embedder_id = manifest.embedder_id
     report.index_dimension = manifest.dimension
     report.index_chunker_version = manifest.chunker_version
+    report.index_backend = manifest.backend
     _check_manifest(report, manifest, expected_embedder_id, expected_dimension, reindex)
+    _check_backend(report, manifest, backend)
     if manifest.index_version != report.sql_index_version:
         # Its contents do not matter: readers rebuild from SQL, the next write replaces it.
         report.notes.append("the contents of a lagging index file are not compared with the database")
         _note_temporary_files(report, folder)
         return report
     try:
-        vectors, _ = VectorIndex.load(folder, manifest)
+        stored_backend = index_backend(manifest.backend)
+    except (InvalidSettingError, PluginError) as error:
+        report.problems.append(
+            f"the index file cannot be read ({error}); run `agentkit sync {name}` to rebuild it "
+            "from the vectors in the database with the backend in use"
+        )
+        _note_temporary_files(report, folder)
+        return report
+    try:
+        vectors, _ = stored_backend.load(folder, manifest)
     except IndexCorruptError as error:
         report.problems.append(
             f"the index file is damaged ({error}); run `agentkit sync {name}` to rebuild it from the "
@@ -198,12 +217,11 @@ def diagnose(
         )
         _note_temporary_files(report, folder)
         return report
-    index_ids = vectors.ids()
-    report.index_vectors = len(index_ids)
-    unique_ids = np.unique(index_ids)
-    report.duplicate_in_index = len(index_ids) - len(unique_ids)
-    report.missing_from_index = int(np.setdiff1d(chunk_ids, unique_ids, assume_unique=True).size)
-    report.extra_in_index = int(np.setdiff1d(unique_ids, chunk_ids, assume_unique=True).size)
+    check = vectors.verify(chunk_ids)
+    report.index_vectors = check.vectors
+    report.duplicate_in_index = check.duplicates
+    report.missing_from_index = check.missing
+    report.extra_in_index = check.extra
     if report.missing_from_index:
         report.problems.append(f"{report.missing_from_index} chunk rows have no vector in the index")
     if report.extra_in_index:
@@ -242,6 +260,17 @@ def _check_manifest(
             f"the index file is at version {manifest.index_version} but the database at "
             f"{report.sql_index_version} (a write was interrupted; searches rebuild the index "
             f"from the database meanwhile); run `agentkit sync {report.agent}` to finish it"
+        )
+
+
+def _check_backend(report: DoctorReport, manifest: IndexManifest, backend: str | None) -> None:
+    """A file written by another backend is correct but unused: readers rebuild from SQL."""
+    wanted = backend or configured_backend_name()
+    if manifest.backend != wanted:
+        report.problems.append(
+            f"the index file was written by the {manifest.backend!r} index backend but this agentkit "
+            f"uses {wanted!r} (AGENTKIT_INDEX_BACKEND), so searches rebuild the index from the "
+            f"database; run `agentkit sync {report.agent}` to write it with {wanted!r}"
         )
 
 
@@ -321,7 +350,11 @@ def bring_index_up_to_date(
                 f"embedder {expected.embedder_id!r} makes {expected.dimension}; nothing was changed. "
                 f"Run `agentkit reindex {name}` to embed them again"
             )
-        if manifest is not None and manifest.index_version == version:
+        if (
+            manifest is not None
+            and manifest.index_version == version
+            and manifest.backend == expected.backend
+        ):
             try:
                 index_files.load(session, agent_id=agent_id, index_version=version)
                 return False

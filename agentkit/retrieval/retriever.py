@@ -1,8 +1,9 @@
 """Retrieval: from a query to ranked `SearchHit`s, reading a consistent snapshot.
 
-Three modes: `dense` (cosine similarity of embeddings, FAISS), `lexical` (BM25 over the same
-texts, `agentkit.index.lexical`) and `hybrid`, the default: both lists, `FUSION_CANDIDATES` deep
-or `k` if larger, fused into one ranking by `agentkit.retrieval.fusion` and cut to `k`. A hybrid hit's
+Three modes: `dense` (cosine similarity of embeddings, from the agent's vector backend,
+`agentkit.index.base`), `lexical` (BM25 over the same texts, `agentkit.index.lexical`) and
+`hybrid`, the default: both lists, `FUSION_CANDIDATES` deep or `k` if larger, fused into one
+ranking by `agentkit.retrieval.fusion` and cut to `k`. A hybrid hit's
 `score` is the fused score; `dense_score` (cosine) and `lexical_score` (BM25, 0.0 when no
 query term occurs) are its component scores, computed exactly for every hybrid hit even when
 only one side ranked it.
@@ -27,7 +28,7 @@ from agentkit.store.models import AgentRow, ChunkRow, DocumentRow
 if TYPE_CHECKING:
     import numpy as np
 
-    from agentkit.index.faiss import VectorIndex
+    from agentkit.index.base import VectorBackend
     from agentkit.index.files import AgentIndexFiles
     from agentkit.index.lexical import LexicalIndex
     from agentkit.models.embedders import Embedder
@@ -43,7 +44,7 @@ class Retriever:
         self.agent_id = agent_id
         self.embedder = embedder
         self.index_files = index_files
-        self._vectors: VectorIndex | None = None
+        self._vectors: VectorBackend | None = None
         self._version: int | None = None
         self._lexical: LexicalIndex | None = None
         self._lexical_version: int | None = None
@@ -68,10 +69,10 @@ class Retriever:
             return []
         query_vector = self.embedder.embed_query(query)
         if mode == "dense":
-            dense = vectors.search(query_vector, k)
+            dense = vectors.nearest(query_vector, k)
             return hits_for_chunks(session, dense, dense_scores=dict(dense))
         depth = max(k, FUSION_CANDIDATES)
-        dense = vectors.search(query_vector, depth)
+        dense = vectors.nearest(query_vector, depth)
         lexical = self._lexical_search(session, version, query, depth)
         fused = fuse_rankings(dense, lexical, k=k)
         # Complete the component scores of chunks only one side ranked: exact cosine and BM25.
@@ -102,7 +103,7 @@ class Retriever:
             self._lexical_version = version
         return self._lexical.search(query, depth)
 
-    def _current_vectors(self, session: Session, version: int) -> VectorIndex:
+    def _current_vectors(self, session: Session, version: int) -> VectorBackend:
         if self._vectors is None or self._version != version:
             loaded = self.index_files.load(session, agent_id=self.agent_id, index_version=version)
             self._vectors, self._version = loaded.vectors, version
