@@ -442,6 +442,31 @@ def report(args: argparse.Namespace) -> None:
     )
 
 
+def quotes(args: argparse.Namespace) -> None:
+    """How often the reader's passage holds the gold answer (no generation): the quotes that
+    balanced and strict give when the model's words do not stand."""
+    from agentkit.answering.reader import read
+    from agentkit.answering.support import question_terms
+    from agentkit.evaluation import contains_answer
+
+    halves = split_articles(load_squad())
+    articles = halves[args.half]
+    questions = [q for q in sorted(questions_of(articles), key=lambda q: q.qid) if q.answerable]
+    kit = open_kit(args.work_dir, cache=True, load_model=False)
+    agent = build_agent(kit, args.half, articles, args.work_dir, grounding="balanced")
+    embed = kit.embedder(agent.embedder_id).embed
+    counts = {"words only": 0, "with similarity": 0}
+    for question in questions:
+        hits = agent.search(question.question, k=agent.top_k)
+        terms = question_terms(question.question)
+        for label, embedder in (("words only", None), ("with similarity", embed)):
+            quote = read(question.question, terms, hits, embed=embedder)
+            counts[label] += bool(quote and contains_answer(quote.text, question.answers))
+    for label, count in counts.items():
+        print(f"{args.half} half, {len(questions)} answerable: reader passage contains gold "
+              f"({label}) {count / len(questions):.1%}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
@@ -461,9 +486,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             sub.add_argument("--half", choices=["calibration", "report"], default="report",
                              help="which half to ask (the tables are reported on 'report')")
             sub.add_argument("--no-cache", action="store_true", help="do not reuse cached model replies")
+    quotes_parser = commands.add_parser("quotes", help="how often the reader's passage holds the gold answer")
+    quotes_parser.add_argument("--half", choices=["calibration", "report"], default="report")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    {"collect": collect, "calibrate": calibrate, "report": report}[args.command](args)
+    {"collect": collect, "calibrate": calibrate, "report": report, "quotes": quotes}[args.command](args)
 
 
 if __name__ == "__main__":
