@@ -59,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "SourceNotFoundError": "agentkit.errors",
     "SourceSyncReport": "agentkit.ingest.pipeline",
     "SyncReport": "agentkit.ingest.pipeline",
+    "VectorBackend": "agentkit.index.base",
 }
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
         SearchError,
         SourceNotFoundError,
     )
+    from agentkit.index.base import VectorBackend
     from agentkit.index.maintenance import DoctorReport, ReindexReport
     from agentkit.ingest.chunking import ChunkingSettings
     from agentkit.ingest.pipeline import FailedItem, SourceSyncReport, SyncReport
@@ -131,6 +133,7 @@ __all__ = [
     "SourceNotFoundError",
     "SourceSyncReport",
     "SyncReport",
+    "VectorBackend",
 ]
 
 
