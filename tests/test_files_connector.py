@@ -7,6 +7,9 @@ import json
 import os
 import re
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -232,15 +235,32 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
     assert "b.docx is not a readable .docx file" in items[1].reason  # type: ignore[union-attr]
 
 
-def test_unreadable_file_is_skipped_with_a_message(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root can read files without permission")
-    locked = write(tmp_path / "locked.md", "# Locked\n")
-    locked.chmod(0)
+@contextmanager
+def unprivileged() -> Iterator[None]:
+    """Run the block as `nobody` when the tests run as root (CI does): root reads any file."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.setegid(65534)
+    os.seteuid(65534)
     try:
-        [item] = fetch_all(tmp_path)
+        yield
     finally:
-        locked.chmod(0o644)
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def test_unreadable_file_is_skipped_with_a_message() -> None:
+    # A folder anyone may list (pytest's own tmp folders are private to their owner).
+    folder = Path(tempfile.mkdtemp(prefix="agentkit-permissions-"))
+    folder.chmod(0o755)
+    try:
+        locked = write(folder / "locked.md", "# Locked\n")
+        locked.chmod(0)
+        with unprivileged():
+            [item] = fetch_all(folder)
+    finally:
+        shutil.rmtree(folder)
     assert isinstance(item, SkippedItem) and "check its permissions" in item.reason
 
 
