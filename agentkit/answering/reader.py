@@ -92,6 +92,7 @@ HOW_TO_SHARE = 0.5
 TIE_MARGIN = 0.01
 MAX_UNIT_CHARS = 400
 MAX_LEAD_ITEMS = 8
+MAX_CODE_LINE_CHARS = 160
 
 _ASKS = (
     (AnswerKind.VERSION, re.compile(
@@ -162,6 +163,16 @@ _PROSE_END = re.compile(r"[.!?:]\s*$")
 MIN_TITLE_CHARS = 12
 
 
+def _is_code(line: str) -> bool:
+    """A line of code rather than prose: short, no sentence end inside or at the end, and
+    symbols or a command in it. (A long paragraph cut mid-sentence by chunking, with a
+    parenthesis in it, is prose.)"""
+    text = line.strip()
+    if not text or len(text) > MAX_CODE_LINE_CHARS or _PROSE_END.search(text) or ". " in text:
+        return False
+    return bool(_CODE_LINE.search(text))
+
+
 def asked_kind(question: str) -> AnswerKind | None:
     """What kind of thing `question` asks for; None when it asks for an explanation."""
     for kind, pattern in _ASKS:
@@ -221,7 +232,7 @@ def answer_units(number: int, hit: SearchHit) -> list[AnswerUnit]:
         prose.clear()
 
     for line in hit.text.splitlines():
-        if _TABLE_ROW.match(line) and not _CODE_LINE.search(line.replace("|", "")):
+        if _TABLE_ROW.match(line) and not _is_code(line.replace("|", "")):
             flush()
             close_lead()
             if _TABLE_SEPARATOR.match(line):
@@ -232,7 +243,7 @@ def answer_units(number: int, hit: SearchHit) -> list[AnswerUnit]:
             add(line.strip(), header, "row")
             continue
         header = ""
-        if line.strip() and _CODE_LINE.search(line) and not _PROSE_END.search(line):
+        if _is_code(line):
             explanation = split_sentences("\n".join(prose))
             prose.clear()
             if not explanation and not lead:
