@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from agentkit.answering.grounding import ground_answer
@@ -105,13 +107,17 @@ def test_a_lead_in_is_offered_with_the_items_it_introduces() -> None:
     assert not text.endswith(":")
 
 
-def test_a_version_stated_only_in_the_title_is_quoted_with_the_title() -> None:
-    text = read_one(
-        "Since which release can I set the CSS class of the toc div with toc_class?",
-        "The toc extension now accepts a toc_class parameter to set the CSS class of the div.",
-        titles=("Python-Markdown 3.4 Release Notes",),
-    )
-    assert text.startswith("Python-Markdown 3.4 Release Notes: ")
+def test_a_version_stated_only_in_the_heading_is_quoted_with_the_heading() -> None:
+    question = "Since which release can I set the CSS class of the toc div with toc_class?"
+    notes = hit("The toc extension now accepts a toc_class parameter to set the CSS class of the div.",
+                title="Release notes - Python-Markdown 3.4.1 documentation")
+    notes = replace(notes, heading_path=("Python-Markdown 3.4 Release Notes", "New features"))
+    quote = read(question, question_terms(question), [notes])
+    assert quote is not None and quote.text.startswith("Python-Markdown 3.4 Release Notes: ")
+    # The site-wide version in every page title is not the answer.
+    plain = hit(notes.text, title="Release notes - Python-Markdown 3.4.1 documentation")
+    quote = read(question, question_terms(question), [plain])
+    assert quote is not None and "3.4.1" not in quote.text
 
 
 def test_the_flag_question_prefers_the_sentence_with_the_flag() -> None:

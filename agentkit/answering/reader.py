@@ -349,11 +349,12 @@ def _scored_units(
         value = COVERAGE_WEIGHT * (coverage(focused, own) + coverage(focused, evidence)) / 2
         value += SIMILARITY_WEIGHT * similarities[i]
         holds_kind = kind is not None and holds_new(kind, unit.text, question)
-        if not holds_kind and kind in _TITLED_KINDS and holds_new(kind, unit.context, question):
+        heading = _heading_holding(kind, sources[unit.number - 1], question) if not holds_kind else None
+        if heading is not None:
             # "The toc extension now accepts toc_class" under "Python-Markdown 3.4 Release
-            # Notes": the version is in the title, so the answer quotes the title with it.
-            unit = AnswerUnit(unit.number, unit.position, f"{sources[unit.number - 1].title}: {unit.text}",
-                              unit.context, unit.kind)
+            # Notes": the version is in the heading, so the answer quotes the heading with it.
+            # (Not the page title: a site's titles often all carry its own version.)
+            unit = AnswerUnit(unit.number, unit.position, f"{heading}: {unit.text}", unit.context, unit.kind)
             holds_kind = True
         if holds_kind:
             value += KIND_BONUS * (HOW_TO_SHARE if kind is AnswerKind.HOW_TO else 1.0)
@@ -361,6 +362,14 @@ def _scored_units(
             value -= KIND_BONUS  # what the markup turns into is not how to write it
         scored.append(_Scored(unit, value, coverage(terms, evidence), holds_kind, evidence))
     return scored
+
+
+def _heading_holding(kind: AnswerKind | None, hit: SearchHit, question: str) -> str | None:
+    """The heading above a passage that holds the version or date asked for, if one does."""
+    if kind not in _TITLED_KINDS:
+        return None
+    assert kind is not None
+    return next((heading for heading in hit.heading_path if holds_new(kind, heading, question)), None)
 
 
 def _never_an_answer(unit: AnswerUnit, title: str) -> bool:
