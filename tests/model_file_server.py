@@ -9,12 +9,13 @@ the way the Hub's CDN does. Tests script what goes wrong (`ignore_range`, `drop_
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.web_test_site import serving
 
 _RANGE = re.compile(r"^bytes=(\d+)-$")
 
@@ -104,10 +105,5 @@ class FileHandler(BaseHTTPRequestHandler):
 @contextmanager
 def file_server() -> Iterator[FileServer]:
     server = FileServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

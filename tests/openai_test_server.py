@@ -9,12 +9,13 @@ It speaks the protocol the way llama.cpp's server, Ollama and vLLM do: `POST
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.web_test_site import serving
 
 
 @dataclass
@@ -106,10 +107,5 @@ class ChatHandler(BaseHTTPRequestHandler):
 @contextmanager
 def running_chat_server() -> Iterator[ChatServer]:
     server = ChatServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

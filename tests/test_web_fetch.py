@@ -6,7 +6,6 @@ import gzip
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from connectors.web.fetch import FetchError, PageFetcher
 from connectors.web.sitemap import UnreadableSitemapError, parse_sitemap
 from connectors.web.urls import normalize_url, page_key
+from tests.web_test_site import serving
 
 
 @pytest.mark.parametrize(
@@ -102,13 +102,8 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server.server_address[1], certificate
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def make_fetcher(tls_context: ssl.SSLContext | None = None) -> PageFetcher:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from agentkit.cli.app import cli
+from tests.web_test_site import serving
 
 
 class ChangingSite(ThreadingHTTPServer):
@@ -77,13 +77,8 @@ def page(title: str, text: str, links: tuple[str, ...] = ()) -> str:
 @pytest.fixture
 def site() -> Iterator[ChangingSite]:
     server = ChangingSite()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def sync_json(runner: CliRunner) -> dict[str, object]:
