@@ -74,7 +74,7 @@ class AgentKit:
         self._embedder_override = embedder
         self._generator_override = generator
         self._embedders: dict[str, Embedder] = {}
-        self._generators: dict[tuple[str, int, int, float], Generator] = {}
+        self._generators: dict[tuple[str, int, int, float, str | None, float], Generator] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -200,7 +200,16 @@ class AgentKit:
     def generator(self, model: str, settings: GenerationSettings) -> Generator:
         if self._generator_override is not None:
             return self._generator_override
-        key = (model, settings.context_window, settings.seed, settings.repeat_penalty)
+        # Everything that shapes the loaded generator (a remote one's key variable and timeout
+        # too), nothing per request (temperature, answer length).
+        key = (
+            model,
+            settings.context_window,
+            settings.seed,
+            settings.repeat_penalty,
+            settings.api_key_env,
+            settings.request_timeout_s,
+        )
         if key not in self._generators:
             self._generators[key] = load_generator(model, settings)
         return self._generators[key]

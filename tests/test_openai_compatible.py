@@ -180,3 +180,19 @@ def test_cli_create_and_ask_through_the_server(
     server.script.status = 500
     failed = runner.invoke(cli, ["ask", "remote", QUESTION])
     assert failed.exit_code == 1 and "answered 500" in failed.output and "Traceback" not in failed.output
+
+
+def test_agents_on_one_server_keep_their_own_keys(
+    remote_kit: AgentKit, server: ChatServer, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEY_OF_A", "sk-a")
+    monkeypatch.setenv("KEY_OF_B", "sk-b")
+    spec = f"openai:{server.base_url}#tiny"
+    for name, variable in (("a", "KEY_OF_A"), ("b", "KEY_OF_B")):
+        agent = remote_kit.create_agent(
+            name, model=spec, embedder="hashing-128", generation=GenerationSettings(api_key_env=variable)
+        )
+        agent.add_source(str(docs))
+        server.script.replies = ["The Zorblat daemon listens on port 7421 [1]."]
+        agent.ask(QUESTION)
+    assert [request.headers["authorization"] for request in server.requests] == ["Bearer sk-a", "Bearer sk-b"]

@@ -160,10 +160,11 @@ def answer_stream(
             if not trace.gate.answer:
                 return (yield from abstain(hits))
         generator = load_generator()
+        terms = question_terms(search_query)
         shown = None
         if settings.generation.prompt_excerpts:
             shown = excerpts(
-                search_query, question_terms(search_query), hits, embed=embed,
+                search_query, terms, hits, embed=embed,
                 per_source=settings.generation.prompt_excerpts,
             )
         plan = build_prompt(
@@ -178,7 +179,7 @@ def answer_stream(
         )
         # The source sentence that best matches the question: the reply's first claim must be
         # what it says, and it is the answer when nothing of the reply stands.
-        quote = read(search_query, question_terms(search_query), plan.sources, embed=embed) if mode != "off" else None
+        quote = read(search_query, terms, plan.sources, embed=embed) if mode != "off" else None
         grounder = StreamingGrounder(plan.sources, question=search_query, mode=mode, thresholds=thresholds, anchor=quote)
         parts: list[str] = []
         for piece in generator.stream(

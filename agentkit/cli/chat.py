@@ -7,10 +7,12 @@ it reads one question per line and prints each answer with its sources, ending a
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from agentkit.conversation import Conversation
 from agentkit.results import Answer, Citation
+
+if TYPE_CHECKING:
+    from agentkit.conversation import Conversation
 
 PROMPT = "you> "
 HELP = "Commands: /sources shows the sources of the last answer, /quit ends the chat."

@@ -12,7 +12,8 @@ from fastapi import Request
 from sqlalchemy import select
 
 from agentkit.agent import Agent
-from agentkit.server.keys import ApiKey, aware_utc, normalize_origin, parse_rate, verify_key
+from agentkit.ingest.refresh import as_utc
+from agentkit.server.keys import ApiKey, normalize_origin, parse_rate, verify_key
 from agentkit.server.limits import AnswerQueue, RateLimiter
 from agentkit.server.settings import ServerSettings
 from agentkit.store.models import ApiKeyRow, utc_now
@@ -75,7 +76,7 @@ class ServerState:
         return {
             origin
             for origins, expires_at in rows
-            if expires_at is None or aware_utc(expires_at) > now
+            if expires_at is None or as_utc(expires_at) > now
             for origin in (origins or ())
         }
 

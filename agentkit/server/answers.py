@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from agentkit.agent import Agent
 from agentkit.answering.pipeline import AnswerStream
+from agentkit.models.registry import OPENAI
 from agentkit.results import Answer
 from agentkit.server.access import ServerState
 
@@ -36,7 +37,7 @@ def with_generation(agent: Agent, *, max_tokens: int | None, temperature: float 
 
 
 def _is_local(agent: Agent) -> bool:
-    return not agent.model.startswith("openai:")
+    return not agent.model.startswith(f"{OPENAI}:")
 
 
 async def answer_in_queue(state: ServerState, agent: Agent, work: Callable[[], T]) -> T:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from agentkit.errors import AgentkitError, InvalidSettingError
+from agentkit.ingest.refresh import as_utc
 from agentkit.store.models import AgentRow, ApiKeyRow, utc_now
 
 if TYPE_CHECKING:
@@ -85,10 +86,7 @@ class ApiKey:
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or aware_utc(self.expires_at) > utc_now())
-
-    def allows_agent(self, agent_id: int) -> bool:
-        return self.agent_id is None or self.agent_id == agent_id
+        return self.revoked_at is None and (self.expires_at is None or as_utc(self.expires_at) > utc_now())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,12 +220,7 @@ def _to_key(row: ApiKeyRow, agent_name: str | None) -> ApiKey:
         agent_id=row.agent_id,
         origins=tuple(row.origins or ()),
         rate=parse_rate(row.rate_limit) if row.rate_limit else None,
-        expires_at=aware_utc(row.expires_at) if row.expires_at else None,
-        revoked_at=aware_utc(row.revoked_at) if row.revoked_at else None,
-        created_at=aware_utc(row.created_at) if row.created_at else None,
+        expires_at=as_utc(row.expires_at) if row.expires_at else None,
+        revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
+        created_at=as_utc(row.created_at) if row.created_at else None,
     )
-
-
-def aware_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; agentkit writes UTC only."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=utc_now().tzinfo)
