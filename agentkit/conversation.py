@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from agentkit.answering.followup import Turn, standalone_question
+from agentkit.answering.followup import Turn, standalone_question, turns_from
 from agentkit.answering.pipeline import AnswerPieces, AnswerStream
 from agentkit.errors import ConversationNotFoundError
 from agentkit.models.generators import ChatMessage
@@ -100,10 +100,4 @@ class Conversation:
 
 def _turns(messages: Sequence[MessageRow]) -> list[Turn]:
     """Questions paired with the answers that followed them, with each answer's stored flag."""
-    turns: list[Turn] = []
-    for message in messages:
-        if message.role == "user" and message.content.strip():
-            turns.append(Turn(message.content))
-        elif message.role == "assistant" and turns and not turns[-1].answer.strip():
-            turns[-1] = Turn(turns[-1].question, message.content, message.abstained)
-    return turns
+    return turns_from((message.role, message.content, message.abstained) for message in messages)

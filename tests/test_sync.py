@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from agentkit import AgentKit, IndexNeedsRepairError, InvalidSettingError, SourceNotFoundError
 from agentkit.agent import Agent
-from agentkit.index.faiss import INDEX_FILE, MANIFEST_FILE, VectorIndex, read_manifest
+from agentkit.index.faiss import INDEX_FILE, MANIFEST_FILE, FaissBackend, read_manifest
 from agentkit.ingest.pipeline import utc_now
 from agentkit.ingest.refresh import format_duration, is_due, parse_refresh_interval
 from agentkit.store.models import AgentRow, ChunkRow, ConversationRow, DocumentRow, MessageRow, SourceRow
@@ -53,7 +53,7 @@ def index_id_set(kit: AgentKit, agent: Agent) -> set[int]:
     folder = kit.index_folder(agent.index_key)
     manifest = read_manifest(folder)
     assert manifest is not None
-    vectors, _ = VectorIndex.load(folder, manifest)
+    vectors, _ = FaissBackend.load(folder, manifest)
     return {int(i) for i in vectors.ids()}
 
 

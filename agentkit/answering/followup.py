@@ -23,7 +23,7 @@ standalone and returned unchanged.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from agentkit.answering.support import FUNCTION_WORDS, NEGATIONS, normalize_number, word_tokens
@@ -60,6 +60,17 @@ class Turn:
     question: str
     answer: str = ""
     abstained: bool = False  # the answer was the agent's abstention, as stored with it
+
+
+def turns_from(messages: Iterable[tuple[str, str, bool]]) -> list[Turn]:
+    """(role, text, abstained) messages as turns: each question with the answer that followed it."""
+    turns: list[Turn] = []
+    for role, text, abstained in messages:
+        if role == "user" and text.strip():
+            turns.append(Turn(text.strip()))
+        elif role == "assistant" and text.strip() and turns and not turns[-1].answer:
+            turns[-1] = Turn(turns[-1].question, text.strip(), abstained)
+    return turns
 
 
 def standalone_question(question: str, turns: Sequence[Turn]) -> str:

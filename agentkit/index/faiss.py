@@ -15,7 +15,7 @@ from agentkit.index.base import MANIFEST_FILE, IndexManifest, VectorBackend, rea
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["INDEX_FILE", "MANIFEST_FILE", "FaissBackend", "IndexManifest", "VectorIndex", "read_manifest"]
+__all__ = ["INDEX_FILE", "MANIFEST_FILE", "FaissBackend", "IndexManifest", "read_manifest"]
 
 INDEX_FILE = "vectors.faiss"
 
@@ -73,7 +73,3 @@ class FaissBackend(VectorBackend):
         index = cls(int(raw.d))
         index._index = raw
         return index
-
-
-# The name this class had before there were several backends; tests and scripts still use it.
-VectorIndex = FaissBackend

@@ -22,7 +22,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.agent import Agent
-from agentkit.answering.followup import Turn, standalone_question
+from agentkit.answering.followup import Turn, standalone_question, turns_from
 from agentkit.answering.grounding import DEFAULT_ABSTENTION_MESSAGE
 from agentkit.models.generators import ChatMessage
 from agentkit.results import Answer
@@ -161,17 +161,9 @@ def split_conversation(
     if len(question) > 4000:
         raise ApiError(422, "invalid_request_error", "messages: the question is longer than 4000 characters")
     abstentions = {DEFAULT_ABSTENTION_MESSAGE.strip(), (agent.abstention_message or "").strip()} - {""}
-    history: list[ChatMessage] = []
-    turns: list[Turn] = []
-    for message in messages[:-1]:
-        text = message.text().strip()
-        if message.role == "user" and text:
-            history.append(ChatMessage("user", text))
-            turns.append(Turn(text))
-        elif message.role == "assistant" and text:
-            history.append(ChatMessage("assistant", text))
-            if turns and not turns[-1].answer:
-                turns[-1] = Turn(turns[-1].question, text, text in abstentions)
+    earlier = [(message.role, message.text().strip()) for message in messages[:-1]]
+    history = [ChatMessage(role, text) for role, text in earlier if role in ("user", "assistant") and text]
+    turns = turns_from((role, text, text in abstentions) for role, text in earlier)
     return question, history[-HISTORY_MESSAGES:], turns
 
 
