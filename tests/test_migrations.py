@@ -8,13 +8,14 @@ from agentkit.store import Base, make_engine, upgrade
 from agentkit.store.migrate import current_revision, ensure_schema, head_revision
 
 EXPECTED_TABLES = {"agents", "sources", "documents", "chunks", "conversations", "messages", "api_keys",
+                   "question_log", "feedback", "curated_answers", "curated_answer_versions",
                    "api_conversations", "alembic_version"}
 
 EXPECTED_COLUMNS = {
     "agents": {
         "id", "name", "description", "system_prompt", "embedder_id", "model", "generation",
         "chunking", "top_k", "grounding", "abstention_message", "index_key", "index_version",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "greeting", "style", "answer_length", "keep_log",
     },
     "sources": {
         "id", "agent_id", "kind", "uri", "options", "status", "last_error", "last_synced_at",
@@ -32,6 +33,23 @@ EXPECTED_COLUMNS = {
         "revoked_at", "created_at",
     },
     "api_conversations": {"conversation_id", "api_key_id"},
+    "question_log": {
+        "id", "agent_id", "asked_at", "channel", "conversation_id", "message_id", "question",
+        "answer", "abstained", "citations", "decision", "latency_ms", "api_key_id",
+        "curated_answer_id",
+    },
+    "feedback": {
+        "id", "agent_id", "log_id", "message_id", "rating", "comment", "channel", "api_key_id",
+        "created_at",
+    },
+    "curated_answers": {
+        "id", "agent_id", "question", "answer", "source", "version", "embedding", "embedder_id",
+        "created_by", "created_at", "updated_by", "updated_at", "removed_at",
+    },
+    "curated_answer_versions": {
+        "id", "curated_answer_id", "version", "action", "question", "answer", "source",
+        "changed_by", "changed_at",
+    },
 }
 
 

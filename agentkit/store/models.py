@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.0 models: agents, sources, documents, chunks, conversations, messages.
+"""SQLAlchemy 2.0 models: agents, sources, documents, chunks, conversations, messages, the
+owner's question log, feedback and curated answers.
 
 These are plain typed tables, no business logic. The schema is owned by the Alembic
 revisions in `agentkit/store/migrations/versions`; a test checks that they agree.
@@ -50,6 +51,13 @@ class AgentRow(Base):
     top_k: Mapped[int] = mapped_column(Integer, default=5)
     grounding: Mapped[str] = mapped_column(String(20), default="balanced")
     abstention_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Persona: shown when a chat opens; `style` (concise | friendly | formal) and
+    # `answer_length` (short | medium | long) map to instructions in the system prompt.
+    greeting: Mapped[str | None] = mapped_column(Text, nullable=True)
+    style: Mapped[str] = mapped_column(String(20), default="concise")
+    answer_length: Mapped[str] = mapped_column(String(20), default="medium")
+    # Question log retention: "forever", "off" or a number of days such as "30d".
+    keep_log: Mapped[str] = mapped_column(String(20), default="forever")
     # Names the agent's index folder; unique across databases that share one home.
     index_key: Mapped[str] = mapped_column(String(64), unique=True)
     # Bumped in the same transaction as every change to the agent's chunks.
@@ -185,3 +193,106 @@ class ApiConversationRow(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
     )
     api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+
+
+class QuestionLogRow(Base):
+    """One question asked of an agent, from any channel, with what it answered (the owner's log).
+
+    Written only when the agent's `keep_log` is not "off"; purged past its retention on every
+    write. `message_id` links the answer's message when the question was part of a stored
+    conversation (feedback from the widget and the API names that message).
+    """
+
+    __tablename__ = "question_log"
+    __table_args__ = (Index("ix_question_log_agent_asked", "agent_id", "asked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    # cli | python | chat | server | openai | widget
+    channel: Mapped[str] = mapped_column(String(20))
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text, default="")
+    abstained: Mapped[bool] = mapped_column(default=False)
+    citations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The grounding step's decision as `AnswerTrace.decision()` words it, or "curated answer".
+    decision: Mapped[str] = mapped_column(String(200), default="")
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
+    )
+    curated_answer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("curated_answers.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class FeedbackRow(Base):
+    """A thumbs up (+1) or down (-1) on an answer, with an optional comment."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    log_id: Mapped[int | None] = mapped_column(
+        ForeignKey("question_log.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
+    )
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(20), default="")
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class CuratedAnswerRow(Base):
+    """An answer the owner wrote: a question meaning the same gets this text, without the model.
+
+    `version` counts revisions; every add, revision and removal is also a row of
+    `curated_answer_versions` (who and when). A removed answer keeps its row with `removed_at`
+    set, so its history stays readable.
+    """
+
+    __tablename__ = "curated_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # The question's embedding (float32 bytes) and the embedder that made it.
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    embedder_id: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CuratedAnswerVersionRow(Base):
+    """One change to a curated answer: what it said after the change, who made it, when."""
+
+    __tablename__ = "curated_answer_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    curated_answer_id: Mapped[int] = mapped_column(
+        ForeignKey("curated_answers.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))  # add | revise | remove
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    changed_by: Mapped[str] = mapped_column(String(200), default="")
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
