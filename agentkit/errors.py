@@ -51,6 +51,10 @@ class ConversationNotFoundError(AgentkitError):
     """No conversation with that id belongs to the agent."""
 
 
+class FeedbackTargetNotFoundError(AgentkitError):
+    """No logged question or answer message with that id (for that agent)."""
+
+
 # --- sources -------------------------------------------------------------------------------
 
 
