@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from agentkit.answering import persona
 from agentkit.answering.answerability import shipped_model
-from agentkit.answering.pipeline import AnsweringSettings, AnswerStream, answer_stream
+from agentkit.answering.grounding import GROUNDING_MODES
+from agentkit.answering.pipeline import AnsweringSettings, AnswerStream, AnswerTrace, answer_stream
 from agentkit.answering.prompting import DEFAULT_SYSTEM_PROMPT
 from agentkit.conversation import Conversation
-from agentkit.errors import ConnectorError, SourceNotFoundError
+from agentkit.errors import ConnectorError, InvalidSettingError, SourceNotFoundError
 from agentkit.evaluation import evaluate, read_qa_file
+from agentkit.improve import feedback as feedback_store
+from agentkit.improve import log as question_log
 from agentkit.index.files import AgentIndexFiles
 from agentkit.index.locking import agent_write_lock, write_lock_timeout_s
 from agentkit.index.maintenance import bring_index_up_to_date, diagnose, reindex_agent
@@ -113,6 +117,10 @@ class Agent:
         self.top_k = row.top_k
         self.grounding = row.grounding
         self.abstention_message = row.abstention_message
+        self.greeting = row.greeting
+        self.style = row.style or persona.DEFAULT_STYLE
+        self.answer_length = row.answer_length or persona.DEFAULT_ANSWER_LENGTH
+        self.keep_log = row.keep_log or question_log.RETENTION_FOREVER
         self.generation = GenerationSettings(**row.generation)
         self.chunking = dict(row.chunking)
         self.index_key = row.index_key
@@ -307,18 +315,22 @@ class Agent:
         with self._kit.sessions() as session, session.begin():
             return retriever.search(session, query, k=k or self.top_k, mode=mode)
 
-    def ask(self, question: str) -> Answer:
-        """Answer one question (no history)."""
-        return self.stream(question).finish()
+    def ask(self, question: str, *, channel: str = "python") -> Answer:
+        """Answer one question (no history); it goes into the question log under `channel`."""
+        return self.stream(question, channel=channel).finish()
 
-    def stream(self, question: str) -> AnswerStream:
-        """Iterate for the reply's text as it is generated; then read `.answer`."""
-        return self.answer_stream(question, history=(), search_query=question)
+    def stream(self, question: str, *, channel: str = "python") -> question_log.LoggedStream:
+        """Iterate for the reply's text as it is generated; then read `.answer` (and `.log_id`)."""
+        inner = self.answer_stream(question, history=(), search_query=question)
+        return self.logged(inner, question=question, channel=channel)
 
     def answer_stream(
         self, question: str, *, history: Sequence[ChatMessage], search_query: str
     ) -> AnswerStream:
-        """The answering pipeline with explicit history and retrieval query (used by chat)."""
+        """The answering pipeline with explicit history and retrieval query (used by chat).
+
+        Nothing is logged: the channels wrap it with `logged`.
+        """
         return answer_stream(
             question=question,
             search_query=search_query,
@@ -327,19 +339,178 @@ class Agent:
             load_generator=lambda: self._kit.generator(self.model, self.generation),
             embed=self._kit.embedder(self.embedder_id).embed,
             settings=AnsweringSettings(
-                system_prompt=self.system_prompt,
+                system_prompt=persona.system_prompt_with_persona(
+                    self.system_prompt, self.style, self.answer_length
+                ),
                 top_k=self.top_k,
                 grounding=self.grounding,
                 abstention_message=self.abstention_message,
-                generation=self.generation,
+                generation=persona.generation_with_persona(self.generation, self.answer_length),
                 answerability=shipped_model(self.embedder_id),
             ),
         )
 
-    def chat(self, *, conversation_id: int | None = None) -> Conversation:
-        """A conversation whose `ask` keeps history in SQL and uses it for follow-ups."""
+    def chat(self, *, conversation_id: int | None = None, channel: str = "python") -> Conversation:
+        """A conversation whose `ask` keeps history in SQL and uses it for follow-ups.
 
-        return Conversation(self._kit, self, conversation_id=conversation_id)
+        Its questions go into the question log under `channel` ("chat" for `agentkit chat`).
+        """
+
+        return Conversation(self._kit, self, conversation_id=conversation_id, channel=channel)
+
+    # ----- the owner's loop ----------------------------------------------------------------
+
+    def logged(
+        self,
+        stream: AnswerStream,
+        *,
+        question: str,
+        channel: str,
+        conversation_id: int | None = None,
+        message_id: Callable[[], int | None] | None = None,
+        api_key_id: int | None = None,
+    ) -> question_log.LoggedStream:
+        """`stream`, recorded in the question log once its answer is final (see `improve.log`).
+
+        `message_id`, when given, is called then for the id of the stored answer message.
+        """
+
+        def record(answer: Answer, trace: AnswerTrace, latency_ms: int) -> int | None:
+            return self.record_question(
+                question,
+                answer,
+                trace=trace,
+                channel=channel,
+                latency_ms=latency_ms,
+                conversation_id=conversation_id,
+                message_id=message_id() if message_id is not None else None,
+                api_key_id=api_key_id,
+            )
+
+        return question_log.logged(stream, record)
+
+    def record_question(
+        self,
+        question: str,
+        answer: Answer,
+        *,
+        trace: AnswerTrace,
+        channel: str,
+        latency_ms: int,
+        conversation_id: int | None = None,
+        message_id: int | None = None,
+        api_key_id: int | None = None,
+    ) -> int | None:
+        """Log one answered question; its log id (None when the agent's log is off)."""
+        with self._kit.sessions() as session, session.begin():
+            return question_log.record_question(
+                session,
+                agent_id=self.id,
+                channel=channel,
+                question=question,
+                answer=answer,
+                decision=trace.decision(),
+                latency_ms=latency_ms,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                api_key_id=api_key_id,
+                curated_answer_id=question_log.curated_answer_id(trace),
+            )
+
+    def log(
+        self,
+        *,
+        since: datetime | str | None = None,
+        unanswered: bool = False,
+        channel: str | None = None,
+        limit: int | None = None,
+    ) -> list[question_log.LogEntry]:
+        """The logged questions, newest first, with their feedback.
+
+        `since` is a moment or a span such as "7d"; `unanswered` keeps abstentions only.
+        """
+        if isinstance(since, str):
+            since = question_log.parse_since(since)
+        if channel is not None and channel not in question_log.CHANNELS:
+            raise InvalidSettingError(f"channel {channel!r} is not one of {', '.join(question_log.CHANNELS)}")
+        if limit is not None and limit < 1:
+            raise InvalidSettingError(f"limit {limit} must be at least 1")
+        with self._kit.sessions() as session:
+            return question_log.list_questions(
+                session, self.id, since=since, unanswered=unanswered, channel=channel, limit=limit
+            )
+
+    def purge_log(self) -> int:
+        """Remove the logged questions older than the agent's retention; how many went."""
+        with self._kit.sessions() as session, session.begin():
+            keep_log = session.scalar(select(AgentRow.keep_log).where(AgentRow.id == self.id))
+            return question_log.purge_expired(session, self.id, keep_log or question_log.RETENTION_FOREVER)
+
+    def feedback(
+        self,
+        *,
+        log_id: int | None = None,
+        message_id: int | None = None,
+        rating: int,
+        comment: str = "",
+        channel: str = "python",
+    ) -> int:
+        """Rate an answer +1 (up) or -1 (down), named by its log id or its message id; the feedback id."""
+        with self._kit.sessions() as session, session.begin():
+            target = feedback_store.find_target(
+                session, log_id=log_id, message_id=message_id, agent_id=self.id
+            )
+            return feedback_store.record_feedback(
+                session, target, rating=rating, comment=comment, channel=channel
+            )
+
+    def set(
+        self,
+        *,
+        keep_log: str | None = None,
+        greeting: str | None = None,
+        style: str | None = None,
+        answer_length: str | None = None,
+        abstention_message: str | None = None,
+        grounding: str | None = None,
+        system_prompt: str | None = None,
+    ) -> None:
+        """Change the agent's persona, retention and answering settings (None: unchanged).
+
+        An empty greeting, abstention message or system prompt goes back to none / the default.
+        Every channel uses the new values from its next question.
+        """
+        changes: dict[str, Any] = {}
+        if keep_log is not None:
+            changes["keep_log"] = question_log.normalize_retention(keep_log)
+        if style is not None:
+            changes["style"] = persona.check_style(style)
+        if answer_length is not None:
+            changes["answer_length"] = persona.check_answer_length(answer_length)
+        if grounding is not None:
+            if grounding not in GROUNDING_MODES:
+                raise InvalidSettingError(f"grounding must be one of {', '.join(GROUNDING_MODES)}")
+            changes["grounding"] = grounding
+        if greeting is not None:
+            changes["greeting"] = greeting.strip() or None
+        if abstention_message is not None:
+            changes["abstention_message"] = abstention_message.strip() or None
+        if system_prompt is not None:
+            changes["system_prompt"] = system_prompt.strip()
+        if not changes:
+            return
+        with self._kit.sessions() as session, session.begin():
+            row = session.get(AgentRow, self.id)
+            if row is None:
+                raise InvalidSettingError(f"agent {self.name!r} no longer exists")
+            for name, value in changes.items():
+                setattr(row, name, value)
+            if "keep_log" in changes:
+                question_log.purge_expired(session, self.id, changes["keep_log"])
+        for name, value in changes.items():
+            setattr(self, name, value)
+        if "system_prompt" in changes:
+            self.system_prompt = changes["system_prompt"] or DEFAULT_SYSTEM_PROMPT
 
     def evaluate(
         self,
@@ -359,7 +530,7 @@ class Agent:
         decisions: dict[str, str] = {}
 
         def ask(question: str) -> Answer:
-            stream = self.stream(question)
+            stream = self.answer_stream(question, history=(), search_query=question)  # not logged
             answer = stream.finish()
             retrieved[question] = stream.trace.hits
             decisions[question] = stream.trace.decision()
@@ -448,6 +619,10 @@ class Agent:
             "top_k": self.top_k,
             "grounding": self.grounding,
             "abstention_message": self.abstention_message,
+            "greeting": self.greeting,
+            "style": self.style,
+            "answer_length": self.answer_length,
+            "keep_log": self.keep_log,
             "generation": dict(self.generation.__dict__),
             "chunking": self.chunking,
             "created_at": self.created_at.isoformat() if self.created_at else None,
