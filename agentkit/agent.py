@@ -25,6 +25,7 @@ from agentkit.errors import ConnectorError, InvalidSettingError, SourceNotFoundE
 from agentkit.evaluation import evaluate, read_qa_file
 from agentkit.improve import feedback as feedback_store
 from agentkit.improve import log as question_log
+from agentkit.improve.curated import CuratedAnswers
 from agentkit.index.files import AgentIndexFiles
 from agentkit.index.locking import agent_write_lock, write_lock_timeout_s
 from agentkit.index.maintenance import bring_index_up_to_date, diagnose, reindex_agent
@@ -338,6 +339,7 @@ class Agent:
             search=lambda query, k: self.search(query, k=k),
             load_generator=lambda: self._kit.generator(self.model, self.generation),
             embed=self._kit.embedder(self.embedder_id).embed,
+            curated=self.curated.match,
             settings=AnsweringSettings(
                 system_prompt=persona.system_prompt_with_persona(
                     self.system_prompt, self.style, self.answer_length
@@ -348,6 +350,16 @@ class Agent:
                 generation=persona.generation_with_persona(self.generation, self.answer_length),
                 answerability=shipped_model(self.embedder_id),
             ),
+        )
+
+    @property
+    def curated(self) -> CuratedAnswers:
+        """The owner's curated answers: add, list, revise, remove, import_csv, export_csv."""
+        return CuratedAnswers(
+            self._kit.sessions,
+            agent_id=self.id,
+            agent_name=self.name,
+            embedder=lambda: self._kit.embedder(self.embedder_id),
         )
 
     def chat(self, *, conversation_id: int | None = None, channel: str = "python") -> Conversation:

@@ -17,6 +17,10 @@ How the agent's `grounding` setting shapes this (see `agentkit.answering.groundi
   closest sources found.
 - `off`: the model is always called (when anything was retrieved) and its words are streamed
   as they come; the answer cites every source the prompt held.
+
+Before any of this, `curated` (the agent's curated answers, `agentkit.improve.curated`) is asked
+whether the question means the same as one the owner answered: if so, that text is the answer,
+cited as "curated answer" (with its source), and nothing is retrieved or generated.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from agentkit.answering.prompting import build_prompt
 from agentkit.answering.quoting import Quote, quoted_answer
 from agentkit.answering.reader import Embed, excerpts, read
 from agentkit.answering.support import question_terms
+from agentkit.improve.matching import CuratedReply
 from agentkit.models.generators import ChatMessage, GenerationSettings, Generator
 from agentkit.results import Answer, Citation, SearchHit
 
@@ -50,10 +55,12 @@ __all__ = [
     "AnswerStream",
     "AnsweringSettings",
     "AnswerTrace",
+    "CURATED_ANSWER_TITLE",
     "answer_stream",
 ]
 
 ABSTENTION_SOURCES = 3
+CURATED_ANSWER_TITLE = "curated answer"
 
 # The reply's text as it may be shown, piece by piece; the final answer is the return value.
 AnswerPieces = collections.abc.Generator[str, None, Answer]
@@ -78,9 +85,17 @@ class AnswerTrace:
     gate: GateDecision | None = None
     raw_reply: str | None = None
     grounded: GroundedAnswer | None = None
+    curated: CuratedReply | None = None  # the owner's answer that was used, if one was
+
+    @property
+    def curated_answer_id(self) -> int | None:
+        """The id of the curated answer given instead of retrieval and the model, if any."""
+        return self.curated.id if self.curated is not None else None
 
     def decision(self) -> str:
-        """One line on why the answer is what it is (gate, grounding, quote)."""
+        """One line on why the answer is what it is (curated, gate, grounding, quote)."""
+        if self.curated is not None:
+            return f"curated answer #{self.curated.id} ({self.curated.reason})"
         parts: list[str] = []
         if not self.hits:
             return "nothing was retrieved"
@@ -134,11 +149,13 @@ def answer_stream(
     load_generator: Callable[[], Generator],
     settings: AnsweringSettings,
     embed: Embed | None = None,
+    curated: Callable[[str], CuratedReply | None] | None = None,
 ) -> AnswerStream:
     """Answer `question`, retrieving with `search_query` (a standalone form of it).
 
     `embed`, when given, is the agent's embedder: the reader uses its question-passage
-    similarity to find the passage that answers.
+    similarity to find the passage that answers. `curated`, when given, is consulted first with
+    `search_query`: the curated reply it returns is the answer, without retrieval or the model.
     """
     mode = grounding_mode(settings.grounding)
     thresholds = settings.thresholds or thresholds_for(mode)
@@ -150,6 +167,11 @@ def answer_stream(
         return answer
 
     def pieces() -> AnswerPieces:
+        if curated is not None:
+            trace.curated = curated(search_query)
+            if trace.curated is not None:
+                yield trace.curated.answer
+                return _curated_answer(trace.curated, question, search_query)
         hits = search(search_query, settings.top_k)
         trace.hits = list(hits)
         if not hits:
@@ -218,6 +240,22 @@ def answer_stream(
         return (yield from abstain(hits))
 
     return AnswerStream(pieces(), trace)
+
+
+def _curated_answer(reply: CuratedReply, question: str, search_query: str) -> Answer:
+    """The owner's answer, cited as "curated answer" with its source (if it has one)."""
+    citation = Citation(
+        n=1,
+        title=CURATED_ANSWER_TITLE,
+        uri=reply.source or "",
+        page=None,
+        chunk_id=0,
+        score=round(reply.score, 4),
+        text=reply.question,
+    )
+    return Answer(
+        text=reply.answer, citations=[citation], abstained=False, question=question, search_query=search_query
+    )
 
 
 def _quoted(grounded: GroundedAnswer, quote: Quote) -> GroundedAnswer:

@@ -1,0 +1,426 @@
+"""Curated answers: answers the owner wrote, which a question meaning the same gets instead of
+the model's (see `agentkit.improve.matching` for what "meaning the same" is).
+
+`CuratedAnswers` (an agent's `agent.curated`) adds, lists, revises and removes them, imports and
+exports CSV, and reads their history. They live in SQL and are versioned: every add, revision
+and removal bumps the answer's `version` and writes a `curated_answer_versions` row saying who
+made the change and when; a removed answer keeps its row (`removed_at`), so its history stays.
+Every change commits at once and takes effect on the next question in every process.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from agentkit.errors import AgentkitError
+from agentkit.improve.matching import CuratedReply, matcher_for
+from agentkit.ingest.refresh import as_utc
+from agentkit.store.models import (
+    CuratedAnswerRow,
+    CuratedAnswerVersionRow,
+    QuestionLogRow,
+    utc_now,
+)
+
+if TYPE_CHECKING:
+    from agentkit.models.embedders import Embedder
+
+__all__ = [
+    "CSV_COLUMNS",
+    "CuratedAnswer",
+    "CuratedAnswerNotFoundError",
+    "CuratedAnswerVersion",
+    "CuratedAnswers",
+    "CuratedAnswersFileError",
+    "InvalidCuratedAnswerError",
+    "current_user",
+]
+
+CSV_COLUMNS = ("question", "answer", "source")
+MAX_QUESTION_CHARS = 4000
+MAX_SOURCE_CHARS = 2000
+
+
+class CuratedAnswerNotFoundError(AgentkitError):
+    """No active curated answer (or logged question) with that id belongs to the agent."""
+
+
+class InvalidCuratedAnswerError(AgentkitError, ValueError):
+    """A curated answer's question, answer or source is empty or too long."""
+
+
+class CuratedAnswersFileError(AgentkitError, ValueError):
+    """A CSV file of curated answers cannot be read; the message names the file and the line."""
+
+
+def current_user() -> str:
+    """Who makes a change from this machine: the OS user name, or "unknown"."""
+    try:
+        return getpass.getuser() or "unknown"
+    except Exception:  # no user name in the environment or the password database
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class CuratedAnswer:
+    """A curated answer as listed (the current version)."""
+
+    id: int
+    question: str
+    answer: str
+    source: str | None
+    version: int
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+    removed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: CuratedAnswerRow) -> CuratedAnswer:
+        return cls(
+            id=row.id,
+            question=row.question,
+            answer=row.answer,
+            source=row.source,
+            version=row.version,
+            created_by=row.created_by,
+            created_at=as_utc(row.created_at),
+            updated_by=row.updated_by,
+            updated_at=as_utc(row.updated_at),
+            removed_at=as_utc(row.removed_at) if row.removed_at is not None else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "question": self.question,
+            "answer": self.answer,
+            "source": self.source,
+            "version": self.version,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at.isoformat(),
+            "removed_at": self.removed_at.isoformat() if self.removed_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class CuratedAnswerVersion:
+    """One change to a curated answer: what it said after the change, who, when."""
+
+    curated_answer_id: int
+    version: int
+    action: str  # add | revise | remove
+    question: str
+    answer: str
+    source: str | None
+    changed_by: str
+    changed_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "curated_answer_id": self.curated_answer_id,
+            "version": self.version,
+            "action": self.action,
+            "question": self.question,
+            "answer": self.answer,
+            "source": self.source,
+            "changed_by": self.changed_by,
+            "changed_at": self.changed_at.isoformat(),
+        }
+
+
+_Answers = list[CuratedAnswer]  # `CuratedAnswers.list` hides the builtin in the class body
+_Versions = list[CuratedAnswerVersion]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    question: str
+    answer: str
+    source: str | None
+
+
+class CuratedAnswers:
+    """One agent's curated answers. `by` names who makes a change (default: `current_user()`)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        agent_id: int,
+        agent_name: str,
+        embedder: Callable[[], Embedder],
+    ) -> None:
+        self._sessions = sessions
+        self._agent_id = agent_id
+        self._agent_name = agent_name
+        self._embedder = embedder
+
+    # ----- reading -------------------------------------------------------------------------
+
+    def list(self, *, include_removed: bool = False) -> _Answers:
+        """The agent's curated answers, oldest first (removed ones too with `include_removed`)."""
+        query = select(CuratedAnswerRow).where(CuratedAnswerRow.agent_id == self._agent_id)
+        if not include_removed:
+            query = query.where(CuratedAnswerRow.removed_at.is_(None))
+        with self._sessions() as session:
+            return [CuratedAnswer.from_row(row) for row in session.scalars(query.order_by(CuratedAnswerRow.id))]
+
+    def get(self, answer_id: int) -> CuratedAnswer:
+        """One curated answer, removed or not."""
+        with self._sessions() as session:
+            return CuratedAnswer.from_row(self._row(session, answer_id, active=False))
+
+    def history(self, answer_id: int | None = None) -> _Versions:
+        """Every change to one curated answer (or to all of the agent's), oldest first."""
+        query = (
+            select(CuratedAnswerVersionRow)
+            .join(CuratedAnswerRow, CuratedAnswerVersionRow.curated_answer_id == CuratedAnswerRow.id)
+            .where(CuratedAnswerRow.agent_id == self._agent_id)
+        )
+        if answer_id is not None:
+            with self._sessions() as session:
+                self._row(session, answer_id, active=False)
+            query = query.where(CuratedAnswerVersionRow.curated_answer_id == answer_id)
+        with self._sessions() as session:
+            rows = session.scalars(query.order_by(CuratedAnswerVersionRow.id)).all()
+            return [
+                CuratedAnswerVersion(
+                    curated_answer_id=row.curated_answer_id,
+                    version=row.version,
+                    action=row.action,
+                    question=row.question,
+                    answer=row.answer,
+                    source=row.source,
+                    changed_by=row.changed_by,
+                    changed_at=as_utc(row.changed_at),
+                )
+                for row in rows
+            ]
+
+    def match(self, question: str) -> CuratedReply | None:
+        """The curated answer `question` means, or None (what the answer path consults first)."""
+        embedder = self._embedder()
+        return matcher_for(
+            self._sessions, agent_id=self._agent_id, embedder=self._embedder, embedder_id=embedder.embedder_id
+        ).match(question)
+
+    # ----- changes -------------------------------------------------------------------------
+
+    def add(self, question: str, answer: str, *, source: str | None = None, by: str | None = None) -> CuratedAnswer:
+        """Store a new curated answer (its question is embedded now, with the agent's embedder)."""
+        return self._add_all([_checked(question, answer, source)], by=by)[0]
+
+    def revise(
+        self,
+        answer_id: int,
+        answer: str,
+        *,
+        question: str | None = None,
+        source: str | None = None,
+        by: str | None = None,
+    ) -> CuratedAnswer:
+        """Replace the answer's text (and, when given, its question or source): version + 1."""
+        with self._sessions() as session, session.begin():
+            row = self._row(session, answer_id, active=True)
+            entry = _checked(question if question is not None else row.question, answer, source or row.source)
+            if entry.question != row.question:
+                vector, embedder_id = self._embed([entry.question])
+                row.embedding, row.embedder_id = vector[0], embedder_id
+            row.question, row.answer, row.source = entry.question, entry.answer, entry.source
+            self._changed(session, row, "revise", by)
+            return CuratedAnswer.from_row(row)
+
+    def revise_logged(self, log_id: int, answer: str, *, by: str | None = None) -> CuratedAnswer:
+        """Correct a logged answer: the curated answer that gave it is revised; otherwise the
+        logged question gets a curated answer (one with the very same question is revised)."""
+        with self._sessions() as session:
+            logged = session.get(QuestionLogRow, log_id)
+            if logged is None or logged.agent_id != self._agent_id:
+                raise CuratedAnswerNotFoundError(
+                    f"agent {self._agent_name!r} has no logged question {log_id}; "
+                    f"`agentkit log {self._agent_name}` lists them with their ids"
+                )
+            question, curated_id = logged.question, logged.curated_answer_id
+            if curated_id is not None:
+                used = session.get(CuratedAnswerRow, curated_id)
+                if used is None or used.removed_at is not None:
+                    curated_id = None
+            if curated_id is None:
+                wanted = " ".join(question.split()).casefold()
+                for row in session.scalars(
+                    select(CuratedAnswerRow).where(
+                        CuratedAnswerRow.agent_id == self._agent_id, CuratedAnswerRow.removed_at.is_(None)
+                    )
+                ):
+                    if " ".join(row.question.split()).casefold() == wanted:
+                        curated_id = row.id
+                        break
+        if curated_id is not None:
+            return self.revise(curated_id, answer, by=by)
+        return self.add(question, answer, by=by)
+
+    def remove(self, answer_id: int, *, by: str | None = None) -> CuratedAnswer:
+        """Stop using a curated answer; its row and history stay (`removed_at` is set)."""
+        with self._sessions() as session, session.begin():
+            row = self._row(session, answer_id, active=True)
+            row.removed_at = utc_now()
+            self._changed(session, row, "remove", by)
+            return CuratedAnswer.from_row(row)
+
+    # ----- CSV -----------------------------------------------------------------------------
+
+    def import_csv(self, path: str | Path, *, by: str | None = None) -> _Answers:
+        """Add every row of a CSV file with the header `question,answer[,source]`.
+
+        All or nothing: a bad row (empty question or answer, too long, a missing column) raises
+        `CuratedAnswersFileError` naming the file and line, and nothing is added.
+        """
+        location = Path(path)
+        try:
+            text = location.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            raise CuratedAnswersFileError(f"cannot read {location}: {error}; give a UTF-8 CSV file") from None
+        return self._add_all(_parse_csv(text, str(location)), by=by)
+
+    def export_csv(self, target: TextIO) -> int:
+        """Write the active curated answers as CSV (`question,answer,source`); returns how many."""
+        writer = csv.writer(target)
+        writer.writerow(CSV_COLUMNS)
+        listed = self.list()
+        for item in listed:
+            writer.writerow((item.question, item.answer, item.source or ""))
+        return len(listed)
+
+    # ----- internals -----------------------------------------------------------------------
+
+    def _add_all(self, entries: Iterable[_Entry], *, by: str | None) -> _Answers:
+        entries = list(entries)
+        if not entries:
+            return []
+        vectors, embedder_id = self._embed([entry.question for entry in entries])
+        who = by or current_user()
+        with self._sessions() as session, session.begin():
+            rows = []
+            for entry, vector in zip(entries, vectors, strict=True):
+                now = utc_now()
+                row = CuratedAnswerRow(
+                    agent_id=self._agent_id,
+                    question=entry.question,
+                    answer=entry.answer,
+                    source=entry.source,
+                    version=1,
+                    embedding=vector,
+                    embedder_id=embedder_id,
+                    created_by=who,
+                    created_at=now,
+                    updated_by=who,
+                    updated_at=now,
+                )
+                session.add(row)
+                session.flush()
+                session.add(_version_row(row, "add", who, now))
+                rows.append(row)
+            return [CuratedAnswer.from_row(row) for row in rows]
+
+    def _embed(self, questions: Sequence[str]) -> tuple[Sequence[bytes], str]:
+        import numpy as np
+
+        embedder = self._embedder()
+        vectors = embedder.embed(questions)
+        return [np.asarray(vector, dtype=np.float32).tobytes() for vector in vectors], embedder.embedder_id
+
+    def _changed(self, session: Session, row: CuratedAnswerRow, action: str, by: str | None) -> None:
+        now = utc_now()
+        row.version += 1
+        row.updated_by = by or current_user()
+        row.updated_at = now
+        session.add(_version_row(row, action, row.updated_by, now))
+
+    def _row(self, session: Session, answer_id: int, *, active: bool) -> CuratedAnswerRow:
+        row = session.get(CuratedAnswerRow, answer_id)
+        if row is None or row.agent_id != self._agent_id or (active and row.removed_at is not None):
+            state = "active " if active else ""
+            raise CuratedAnswerNotFoundError(
+                f"agent {self._agent_name!r} has no {state}curated answer {answer_id}; "
+                f"`agentkit answers list {self._agent_name}` lists them with their ids"
+            )
+        return row
+
+
+def _version_row(row: CuratedAnswerRow, action: str, who: str, when: datetime) -> CuratedAnswerVersionRow:
+    return CuratedAnswerVersionRow(
+        curated_answer_id=row.id,
+        version=row.version,
+        action=action,
+        question=row.question,
+        answer=row.answer,
+        source=row.source,
+        changed_by=who,
+        changed_at=when,
+    )
+
+
+def _checked(question: str, answer: str, source: str | None, *, where: str = "") -> _Entry:
+    question, answer, source = (question or "").strip(), (answer or "").strip(), (source or "").strip() or None
+    problem = None
+    if not question:
+        problem = "the question is empty"
+    elif len(question) > MAX_QUESTION_CHARS:
+        problem = f"the question is longer than {MAX_QUESTION_CHARS} characters"
+    elif not answer:
+        problem = "the answer is empty"
+    elif source is not None and len(source) > MAX_SOURCE_CHARS:
+        problem = f"the source is longer than {MAX_SOURCE_CHARS} characters"
+    if problem is None:
+        return _Entry(question, answer, source)
+    if where:
+        raise CuratedAnswersFileError(f"{where}: {problem}; fix the row and import the file again (nothing was added)")
+    raise InvalidCuratedAnswerError(f"{problem}; a curated answer needs a question and an answer")
+
+
+def _parse_csv(text: str, name: str) -> list[_Entry]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise CuratedAnswersFileError(f"{name} is empty; its first line must be the header question,answer,source") from None
+    except csv.Error as error:
+        raise CuratedAnswersFileError(f"{name}, line 1: {error}") from None
+    columns = [column.strip().lower() for column in header]
+    if "question" not in columns or "answer" not in columns or set(columns) - set(CSV_COLUMNS) - {""}:
+        raise CuratedAnswersFileError(
+            f"{name}, line 1: the header is {','.join(header)!r}; it must name the columns "
+            "question,answer and optionally source"
+        )
+    entries = []
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not any(value.strip() for value in values):
+                continue  # a blank line
+            if len(values) > len(columns):
+                raise CuratedAnswersFileError(
+                    f"{name}, line {line}: {len(values)} values for {len(columns)} columns; "
+                    "quote a value that holds a comma (\"like, this\")"
+                )
+            row = dict(zip(columns, values, strict=False))
+            entries.append(
+                _checked(row.get("question", ""), row.get("answer", ""), row.get("source"), where=f"{name}, line {line}")
+            )
+    except csv.Error as error:
+        raise CuratedAnswersFileError(f"{name}, line {reader.line_num}: {error}") from None
+    return entries
