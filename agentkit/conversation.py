@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from agentkit.answering.followup import Turn, standalone_question, turns_from
 from agentkit.answering.pipeline import AnswerPieces, AnswerStream
-from agentkit.improve.log import LoggedStream
 from agentkit.errors import ConversationNotFoundError
+from agentkit.improve.log import LoggedStream
 from agentkit.models.generators import ChatMessage
 from agentkit.results import Answer
 from agentkit.store.models import ConversationRow, MessageRow

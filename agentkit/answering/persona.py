@@ -44,7 +44,9 @@ def check_style(style: str) -> str:
 def check_answer_length(answer_length: str) -> str:
     """`answer_length` when it is a known preset; otherwise an error listing them."""
     if answer_length not in LENGTH_INSTRUCTIONS:
-        raise InvalidSettingError(f"answer length {answer_length!r} is not one of {', '.join(ANSWER_LENGTHS)}")
+        raise InvalidSettingError(
+            f"answer length {answer_length!r} is not one of {', '.join(ANSWER_LENGTHS)}"
+        )
     return answer_length
 
 

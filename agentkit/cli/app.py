@@ -13,8 +13,10 @@ import click
 
 import agentkit
 from agentkit.answering.grounding import DEFAULT_GROUNDING_MODE, GROUNDING_MODES
+from agentkit.answering.persona import ANSWER_LENGTHS, STYLES
 from agentkit.cli.chat import format_sources, run_chat
 from agentkit.cli.context import kit_of, open_kit
+from agentkit.cli.log import log
 from agentkit.cli.models import models
 from agentkit.cli.output import print_json
 from agentkit.cli.server import keys, serve
@@ -132,6 +134,46 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         click.echo(f"{key}: {value}")
 
 
+@cli.command("set")
+@click.argument("name")
+@click.option("--keep-log", default=None, metavar="30d|forever|off", help="How long the question log keeps questions.")
+@click.option("--greeting", default=None, help="What a chat shows when it opens ('' for none).")
+@click.option("--style", type=click.Choice(STYLES), default=None, help="The tone of answers.")
+@click.option("--answer-length", type=click.Choice(ANSWER_LENGTHS), default=None, help="How long answers are.")
+@click.option("--abstention-message", default=None, help="The reply when the sources lack the answer ('' = default).")
+@click.option("--grounding", type=click.Choice(GROUNDING_MODES), default=None, help="How closely answers follow sources.")
+@click.option("--system-prompt", default=None, help="Instructions for the model ('' for the default).")
+@click.pass_context
+def set_agent(
+    ctx: click.Context,
+    name: str,
+    keep_log: str | None,
+    greeting: str | None,
+    style: str | None,
+    answer_length: str | None,
+    abstention_message: str | None,
+    grounding: str | None,
+    system_prompt: str | None,
+) -> None:
+    """Change an agent's persona, log retention and answering settings (every channel)."""
+    changes = {
+        "keep_log": keep_log,
+        "greeting": greeting,
+        "style": style,
+        "answer_length": answer_length,
+        "abstention_message": abstention_message,
+        "grounding": grounding,
+        "system_prompt": system_prompt,
+    }
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if not changes:
+        raise click.UsageError("nothing to change; `agentkit set --help` lists the settings")
+    agent = kit_of(ctx).get_agent(name)
+    agent.set(**changes)
+    shown = ", ".join(f"{key.replace('_', '-')} {getattr(agent, key)!r}" for key in changes)
+    click.echo(f"Updated agent {agent.name}: {shown}")
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Confirm the deletion.")
@@ -189,7 +231,7 @@ def search(ctx: click.Context, name: str, query: str, k: int | None, mode: str, 
 def ask(ctx: click.Context, name: str, question: str, as_json: bool) -> None:
     """Answer QUESTION from the agent's sources, with citations."""
 
-    answer = kit_of(ctx).get_agent(name).ask(question)
+    answer = kit_of(ctx).get_agent(name).ask(question, channel="cli")
     if as_json:
         print_json(answer.to_dict())
         return
@@ -204,7 +246,7 @@ def ask(ctx: click.Context, name: str, question: str, as_json: bool) -> None:
 def chat(ctx: click.Context, name: str) -> None:
     """Chat over stdin (one question per line when piped)."""
 
-    conversation = kit_of(ctx).get_agent(name).chat()
+    conversation = kit_of(ctx).get_agent(name).chat(channel="chat")
     status = run_chat(conversation, sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
     sys.exit(status)
 
@@ -303,6 +345,7 @@ for command in (add, list_connectors, sources, sync, remove_source, models):
     cli.add_command(command)
 for command in (serve, keys):
     cli.add_command(command)
+cli.add_command(log)
 
 
 def main() -> None:

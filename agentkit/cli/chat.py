@@ -1,7 +1,8 @@
 """The stdin chat loop behind `agentkit chat`, testable with StringIO.
 
-On a terminal it shows a prompt and streams answers as they are generated; with piped input
-it reads one question per line and prints each answer with its sources, ending at EOF.
+The agent's greeting, when it has one, opens the chat. On a terminal it shows a prompt and
+streams answers as they are generated; with piped input it reads one question per line and
+prints each answer with its sources, ending at EOF.
 `/sources` shows the last answer's citations, `/quit` ends, `/help` lists the commands.
 """
 
@@ -34,6 +35,9 @@ def run_chat(conversation: Conversation, input_stream: TextIO, output: TextIO, *
     """Run the loop until EOF or /quit; returns the exit status."""
     if interactive:
         output.write(f"Chatting with {conversation.agent.name}. {HELP}\n")
+    greeting = conversation.agent.greeting
+    if greeting:
+        output.write(f"{'agent> ' if interactive else ''}{greeting}\n")
     while True:
         if interactive:
             output.write(PROMPT)

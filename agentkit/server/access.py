@@ -56,12 +56,7 @@ class ServerState:
         current = self.kit.get_agent(name)
         with self._agents_lock:
             cached = self._agents.get(name)
-            if cached is not None and (cached.id, cached.index_key, cached.model, cached.embedder_id) == (
-                current.id,
-                current.index_key,
-                current.model,
-                current.embedder_id,
-            ):
+            if cached is not None and _settings_of(cached) == _settings_of(current):
                 return cached
             self._agents[name] = current
             return current
@@ -79,6 +74,25 @@ class ServerState:
             if expires_at is None or as_utc(expires_at) > now
             for origin in (origins or ())
         }
+
+
+def _settings_of(agent: Agent) -> tuple[object, ...]:
+    """What must match for a cached agent to answer as the stored one would (`agentkit set`
+    changes the persona and answering settings while the server runs)."""
+    return (
+        agent.id,
+        agent.index_key,
+        agent.model,
+        agent.embedder_id,
+        agent.system_prompt,
+        agent.grounding,
+        agent.abstention_message,
+        agent.greeting,
+        agent.style,
+        agent.answer_length,
+        agent.top_k,
+        agent.generation,
+    )
 
 
 def server_state(request: Request) -> ServerState:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 from agentkit.agent import Agent
+from agentkit.answering.persona import DEFAULT_ANSWER_LENGTH
 from agentkit.answering.pipeline import AnswerStream
 from agentkit.models.registry import OPENAI
 from agentkit.results import Answer
@@ -33,6 +34,8 @@ def with_generation(agent: Agent, *, max_tokens: int | None, temperature: float 
         changes["temperature"] = temperature
     variant = copy.copy(agent)
     variant.generation = dataclasses.replace(agent.generation, **changes)  # type: ignore[arg-type]
+    if max_tokens is not None:
+        variant.answer_length = DEFAULT_ANSWER_LENGTH  # the request's bound wins over the persona's
     return variant
 
 

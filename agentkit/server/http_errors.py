@@ -12,6 +12,7 @@ from agentkit.errors import (
     AgentNotFoundError,
     ConversationNotFoundError,
     EmbedderError,
+    FeedbackTargetNotFoundError,
     GeneratorError,
     IndexNeedsRepairError,
     SourceNotFoundError,
@@ -23,7 +24,13 @@ from agentkit.server.limits import RateLimited
 logger = logging.getLogger("agentkit.server")
 
 BUSY_RETRY_AFTER_S = 5
-_NOT_FOUND = (AgentNotFoundError, SourceNotFoundError, ConversationNotFoundError, ApiKeyNotFoundError)
+_NOT_FOUND = (
+    AgentNotFoundError,
+    SourceNotFoundError,
+    ConversationNotFoundError,
+    ApiKeyNotFoundError,
+    FeedbackTargetNotFoundError,
+)
 _UNAVAILABLE = (IndexNeedsRepairError, GeneratorError, EmbedderError)
 _TYPES = {
     400: "invalid_request_error",

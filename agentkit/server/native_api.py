@@ -4,15 +4,17 @@ pushed records (the live-data webhook), and the admin operations of the CLI, sam
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from agentkit.answering.grounding import DEFAULT_GROUNDING_MODE, GROUNDING_MODES
 from agentkit.conversation import Conversation
+from agentkit.improve.feedback import MAX_COMMENT_CHARS, FeedbackTarget, find_target, record_feedback
 from agentkit.kit import AgentKit
 from agentkit.models.generators import GenerationSettings
 from agentkit.server.access import (
@@ -38,6 +40,13 @@ class Strict(BaseModel):
 class AskRequest(Strict):
     question: str = Field(min_length=1, max_length=4000)
     conversation_id: int | None = Field(default=None, description="Continue this conversation.")
+
+
+class FeedbackIn(Strict):
+    message_id: int | None = Field(default=None, ge=1, description="The answer's message (native API).")
+    log_id: int | None = Field(default=None, ge=1, description="The answer's question log id (the widget's).")
+    rating: Literal["up", "down"]
+    comment: str = Field(default="", max_length=MAX_COMMENT_CHARS)
 
 
 class RecordIn(Strict):
@@ -100,11 +109,18 @@ async def ask(name: str, body: AskRequest, request: Request, key: ChatKey) -> di
         await run_in_threadpool(_check_conversation_owner, state.kit, key, body.conversation_id)
 
     def work() -> dict[str, Any]:
-        conversation = Conversation(state.kit, agent, conversation_id=body.conversation_id)
+        conversation = Conversation(
+            state.kit, agent, conversation_id=body.conversation_id, channel="server", api_key_id=key.id
+        )
         if body.conversation_id is None:
             _record_owner(state.kit, key, conversation.id)
         answer = conversation.ask(body.question)
-        return {**answer.to_dict(), "conversation_id": conversation.id}
+        return {
+            **answer.to_dict(),
+            "conversation_id": conversation.id,
+            "message_id": conversation.last_message_id,  # what POST /api/feedback names
+            "log_id": conversation.last_log_id,
+        }
 
     return await answer_in_queue(state, agent, work)
 
@@ -134,6 +150,58 @@ async def read_conversation(conversation_id: int, request: Request) -> dict[str,
     state = server_state(request)
     key = await run_in_threadpool(authorize, request, SCOPES_CHAT)
     return await run_in_threadpool(_conversation, state.kit, key, conversation_id)
+
+
+# ----- feedback ----------------------------------------------------------------------------
+
+
+@router.post("/feedback", tags=["questions"], status_code=201)
+async def feedback(body: FeedbackIn, request: Request) -> dict[str, Any]:
+    """Thumbs up or down on an answer, named by `message_id` or `log_id`, with an optional comment.
+
+    A chat key rates only answers it asked for (in conversations it started); an admin key any
+    answer of its agents. Anything else is 404, as if the answer did not exist.
+    """
+    if body.message_id is None and body.log_id is None:
+        raise ApiError(422, "invalid_request_error", "body: give message_id or log_id")
+    state = server_state(request)
+    key = await run_in_threadpool(authorize, request, SCOPES_CHAT)
+    channel = "widget" if request.headers.get("origin") else "server"
+
+    def run() -> dict[str, Any]:
+        with state.kit.sessions() as session, session.begin():
+            target = find_target(session, log_id=body.log_id, message_id=body.message_id)
+            _check_may_rate(session, key, target)
+            feedback_id = record_feedback(
+                session, target, rating=body.rating, comment=body.comment, channel=channel, api_key_id=key.id
+            )
+        return {
+            "id": feedback_id,
+            "log_id": target.log_id,
+            "message_id": target.message_id,
+            "rating": body.rating,
+        }
+
+    return await run_in_threadpool(run)
+
+
+def _check_may_rate(session: Session, key: ApiKey, target: FeedbackTarget) -> None:
+    agent_name = session.scalar(select(AgentRow.name).where(AgentRow.id == target.agent_id))
+    missing = ApiError(404, "not_found_error", "no such answer for this key")
+    if key.agent is not None and key.agent != agent_name:
+        raise missing
+    if key.scope == "admin":
+        return
+    if target.conversation_id is not None:
+        owner = session.scalar(
+            select(ApiConversationRow.api_key_id).where(
+                ApiConversationRow.conversation_id == target.conversation_id
+            )
+        )
+    else:
+        owner = target.api_key_id
+    if owner != key.id:
+        raise missing
 
 
 # ----- live data ---------------------------------------------------------------------------
@@ -334,6 +402,7 @@ def _conversation(kit: AgentKit, key: ApiKey, conversation_id: int) -> dict[str,
             "created_at": conversation.created_at.isoformat(),
             "messages": [
                 {
+                    "id": message.id,
                     "role": message.role,
                     "content": message.content,
                     "citations": message.citations,

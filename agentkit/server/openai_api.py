@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -24,9 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentkit.agent import Agent
 from agentkit.answering.followup import Turn, standalone_question, turns_from
 from agentkit.answering.grounding import DEFAULT_ABSTENTION_MESSAGE
+from agentkit.improve.log import LoggedStream
 from agentkit.models.generators import ChatMessage
 from agentkit.results import Answer
-from agentkit.server.access import SCOPES_CHAT, ApiError, ServerState, authorize, server_state
+from agentkit.server.access import SCOPES_CHAT, ApiError, authorize, server_state
 from agentkit.server.answers import answer_in_queue, stream_in_queue, with_generation
 from agentkit.server.http_errors import error_body
 from agentkit.server.keys import ApiKey
@@ -119,8 +120,22 @@ async def chat_completions(
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
 
-    def start() -> Any:
-        return agent.answer_stream(question, history=history, search_query=search_query)
+    # A browser sends Origin: the widget (or a page like it) asked; any other client is "openai".
+    channel = "widget" if request.headers.get("origin") else "openai"
+    started: list[LoggedStream] = []
+
+    def start() -> LoggedStream:
+        stream = agent.logged(
+            agent.answer_stream(question, history=history, search_query=search_query),
+            question=question,
+            channel=channel,
+            api_key_id=key.id,
+        )
+        started.append(stream)
+        return stream
+
+    def log_id() -> int | None:
+        return started[0].log_id if started else None
 
     if not body.stream:
         answer = await answer_in_queue(state, agent, lambda: start().finish())
@@ -137,11 +152,11 @@ async def chat_completions(
                 }
             ],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "agentkit": agentkit_extra(answer),
+            "agentkit": agentkit_extra(answer, log_id()),
         }
     events = stream_in_queue(state, agent, start)  # admitted (or 429) before the response starts
     return StreamingResponse(
-        sse_chunks(events, state, completion_id=completion_id, created=created, model=agent.name),
+        sse_chunks(events, log_id, completion_id=completion_id, created=created, model=agent.name),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -167,18 +182,26 @@ def split_conversation(
     return question, history[-HISTORY_MESSAGES:], turns
 
 
-def agentkit_extra(answer: Answer) -> dict[str, Any]:
+def agentkit_extra(answer: Answer, log_id: int | None) -> dict[str, Any]:
+    """The extra field: citations, abstained, and the question's log id (what feedback names;
+    null when the agent keeps no log)."""
     return {
         "citations": [
             {"n": citation.n, "title": citation.title, "uri": citation.uri, "page": citation.page}
             for citation in answer.citations
         ],
         "abstained": answer.abstained,
+        "log_id": log_id,
     }
 
 
 async def sse_chunks(
-    events: AsyncIterator[str | Answer], state: ServerState, *, completion_id: str, created: int, model: str
+    events: AsyncIterator[str | Answer],
+    log_id: Callable[[], int | None],
+    *,
+    completion_id: str,
+    created: int,
+    model: str,
 ) -> AsyncIterator[bytes]:
     """The answer as OpenAI `chat.completion.chunk` server-sent events, then `[DONE]`."""
 
@@ -197,7 +220,7 @@ async def sse_chunks(
     try:
         async for event in events:
             if isinstance(event, Answer):
-                yield chunk({}, "stop", agentkit=agentkit_extra(event))
+                yield chunk({}, "stop", agentkit=agentkit_extra(event, log_id()))
             elif event:
                 yield chunk({"content": event})
     except asyncio.CancelledError:

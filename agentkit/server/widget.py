@@ -3,7 +3,8 @@
 Both are static files shipped in `agentkit/server/static/` (plain JavaScript, no build step, nothing
 loaded from a CDN). The widget talks to `POST /v1/chat/completions` with the key it was given, so
 the API's key rules (scope, agent, allowed origins, rate limits) decide what it may do; these
-routes need no key because they hold no data.
+routes need no key because they hold no data. `GET /api/agents/{name}/widget` (a chat key) is
+what the widget shows before the first question: the agent's greeting.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import html
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
+
+from agentkit.server.access import SCOPES_CHAT, authorize, server_state
 
 STATIC = Path(__file__).resolve().parent / "static"
 # The same rule `AgentKit.create_agent` applies to names; anything else cannot be an agent.
@@ -44,6 +49,16 @@ def widget_script() -> Response:
         media_type="text/javascript; charset=utf-8",
         headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
     )
+
+
+@router.get("/api/agents/{name}/widget", name="widget_config")
+async def widget_config(name: str, request: Request) -> dict[str, Any]:
+    """What the widget shows before the first question (a chat key for the agent)."""
+    state = server_state(request)
+    await run_in_threadpool(authorize, request, SCOPES_CHAT, agent=name)
+    request.state.agent = name
+    agent = await run_in_threadpool(state.agent, name)
+    return {"agent": agent.name, "greeting": agent.greeting}
 
 
 @router.get("/agents/{name}/chat", include_in_schema=False, name="agent_chat_page")

@@ -6,7 +6,9 @@
  * Adds a chat bubble that opens a panel, sends the conversation to
  * POST {origin of this script}/v1/chat/completions (OpenAI-compatible, stream: true), streams
  * the answer in, and lists the numbered sources from the final chunk's `agentkit.citations`.
- * The conversation is kept for the tab (sessionStorage).
+ * The conversation is kept for the tab (sessionStorage). The agent's greeting comes from
+ * GET /api/agents/{name}/widget; under each answer that has a question log id
+ * (`agentkit.log_id`) thumbs up and down post POST /api/feedback.
  *
  * data-mode="page" and data-target="#id" render the panel inline, always open (the full-page
  * chat at /agents/{name}/chat); without data-key the page mode asks for a key.
@@ -67,7 +69,10 @@
     ".ak-form button { background: #2456d6; color: #fff; border: none; border-radius: 8px; padding: 0 14px; font: inherit; cursor: pointer; }",
     ".ak-form button:disabled { background: #9db1e8; cursor: default; }",
     ".ak-sr { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden; clip: rect(0 0 0 0); border: 0; }",
-    ".ak-hint { color: #57606a; font-size: 13px; margin: 0 0 12px; }"
+    ".ak-hint { color: #57606a; font-size: 13px; margin: 0 0 12px; }",
+    ".ak-feedback { display: flex; align-items: center; gap: 6px; margin: 8px 0 0; font-size: 13px; color: #57606a; white-space: normal; }",
+    ".ak-feedback button { background: #fff; border: 1px solid #c9ced4; border-radius: 6px; padding: 1px 8px; font: inherit; cursor: pointer; }",
+    ".ak-feedback button:hover { background: #eef2fb; }"
   ].join("\n");
 
   function el(tag, className, text) {
@@ -117,6 +122,7 @@
 
   var history = loadHistory();
   var busy = false;
+  var greeting = "";
 
   /* ---- the DOM, inside a shadow root ---- */
   var host = document.createElement("div");
@@ -262,6 +268,56 @@
     container.appendChild(box);
   }
 
+  /* Thumbs up and down under an answer the server logged; the rating is kept with the message. */
+  function renderFeedback(container, message) {
+    if (!Number.isInteger(message.log_id)) {
+      return;
+    }
+    var box = el("div", "ak-feedback");
+    if (message.rated) {
+      box.appendChild(el("span", "ak-feedback-done", "Thanks for your feedback."));
+      container.appendChild(box);
+      return;
+    }
+    box.appendChild(el("span", null, "Helpful?"));
+    [["up", "\ud83d\udc4d", "This answer was helpful"], ["down", "\ud83d\udc4e", "This answer was not helpful"]].forEach(function (choice) {
+      var button = el("button", "ak-thumb ak-thumb-" + choice[0], choice[1]);
+      button.type = "button";
+      button.setAttribute("aria-label", choice[2]);
+      button.addEventListener("click", function () {
+        sendFeedback(message, choice[0], box);
+      });
+      box.appendChild(button);
+    });
+    container.appendChild(box);
+  }
+
+  function sendFeedback(message, rating, box) {
+    Array.prototype.forEach.call(box.querySelectorAll("button"), function (button) { button.disabled = true; });
+    fetch(apiOrigin + "/api/feedback", {
+      method: "POST",
+      mode: "cors",
+      credentials: "omit",
+      referrerPolicy: "no-referrer",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + key },
+      body: JSON.stringify({ log_id: message.log_id, rating: rating })
+    })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("feedback " + response.status);
+        }
+        message.rated = rating;
+        saveHistory();
+        box.textContent = "";
+        box.appendChild(el("span", "ak-feedback-done", "Thanks for your feedback."));
+        status.textContent = "Feedback sent.";
+      })
+      .catch(function () {
+        Array.prototype.forEach.call(box.querySelectorAll("button"), function (button) { button.disabled = false; });
+        status.textContent = "The feedback could not be sent.";
+      });
+  }
+
   function renderMessage(message) {
     var bubbleClass = message.role === "user" ? "ak-user" : message.error ? "ak-error" : "ak-assistant";
     var node = el("div", "ak-msg " + bubbleClass);
@@ -272,6 +328,7 @@
     node.appendChild(text);
     if (message.role === "assistant") {
       renderSources(node, message.citations);
+      renderFeedback(node, message);
     }
     log.appendChild(node);
     return node;
@@ -279,6 +336,9 @@
 
   function renderAll() {
     log.textContent = "";
+    if (greeting) {
+      log.appendChild(el("div", "ak-msg ak-assistant ak-greeting", greeting));
+    }
     if (history.length === 0) {
       log.appendChild(el("p", "ak-hint", "Answers come from this assistant's own sources, with citations."));
     }
@@ -373,14 +433,18 @@
     busy = true;
     sendButton.disabled = true;
     if (history.length === 0) {
-      log.textContent = "";
+      renderAll();
+      var hint = log.querySelector(".ak-hint");
+      if (hint) {
+        hint.remove();
+      }
     }
     var userMessage = { role: "user", content: question };
     history.push(userMessage);
     renderMessage(userMessage);
     saveHistory();
 
-    var answer = { role: "assistant", content: "", citations: [], abstained: false };
+    var answer = { role: "assistant", content: "", citations: [], abstained: false, log_id: null };
     var node = renderMessage(answer);
     var textNode = node.querySelector(".ak-text");
     log.setAttribute("aria-busy", "true");
@@ -418,6 +482,7 @@
           function (extra) {
             answer.citations = Array.isArray(extra.citations) ? extra.citations : [];
             answer.abstained = extra.abstained === true;
+            answer.log_id = Number.isInteger(extra.log_id) ? extra.log_id : null;
           }
         );
       })
@@ -514,11 +579,39 @@
       key = keyInput.value.trim();
       keyForm.remove();
       form.hidden = false;
+      loadGreeting();
       input.focus();
     });
   }
 
+  /* The agent's greeting (shown above the conversation); without it the chat works the same. */
+  function loadGreeting() {
+    if (!key) {
+      return;
+    }
+    fetch(apiOrigin + "/api/agents/" + encodeURIComponent(agent) + "/widget", {
+      method: "GET",
+      mode: "cors",
+      credentials: "omit",
+      referrerPolicy: "no-referrer",
+      headers: { Authorization: "Bearer " + key }
+    })
+      .then(function (response) {
+        return response.ok ? response.json() : null;
+      })
+      .then(function (config) {
+        if (config && typeof config.greeting === "string" && config.greeting !== "" && !busy) {
+          greeting = config.greeting;
+          renderAll();
+        }
+      })
+      .catch(function () {
+        /* no greeting: the chat works the same */
+      });
+  }
+
   renderAll();
+  loadGreeting();
   if (pageMode) {
     openPanel();
   }
