@@ -28,6 +28,7 @@ class ScriptedGenerator(Generator):
     def __init__(self, replies: list[str] | None = None, *, context_window: int = 2048) -> None:
         self.replies = list(replies or [])
         self.prompts: list[list[ChatMessage]] = []
+        self.max_tokens: list[int] = []  # the answer-length bound of each prompt
         self.context_window = context_window
 
     def enqueue(self, *replies: str) -> None:
@@ -35,6 +36,7 @@ class ScriptedGenerator(Generator):
 
     def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
         self.prompts.append(list(messages))
+        self.max_tokens.append(max_tokens)
         reply = self.replies.pop(0) if self.replies else self._echo_first_source(messages)
         yield from re.findall(r"\S+\s*", reply)
 
