@@ -3,8 +3,10 @@
 `FilesConnector` owns walking the location (a single file, or a folder recursively, in sorted
 order, skipping hidden entries and never leaving the folder through a symlink), choosing the
 files that the include/exclude globs select, and turning each into a `Document` with the
-reader for its type. A file it cannot use (unsupported type, empty, unreadable) becomes a
-`SkippedItem` with a message, so one bad file never stops the rest of the folder.
+reader for its type. Readers run in a bounded worker process (`connectors.readers.sandbox`):
+a file that is too large, too slow, too hungry or crashes its parser is stopped there. A file it
+cannot use (unsupported type, empty, unreadable, over a bound) becomes a `SkippedItem` with a
+message, so one bad file never stops the rest of the folder.
 
 Globs match the path relative to the folder, with ``/`` separators (``**`` spans folders:
 ``docs/**/*.md`` matches ``docs/a.md`` and ``docs/x/y/a.md``), or the bare file name
@@ -21,7 +23,6 @@ from pathlib import Path
 from typing import cast
 
 from connectors.base import (
-    Block,
     Connector,
     ConnectorError,
     Document,
@@ -32,22 +33,9 @@ from connectors.base import (
     local_path_text,
 )
 from connectors.options import ConnectorOption
-from connectors.readers.docx import read_docx
-from connectors.readers.html import read_html
-from connectors.readers.markdown import read_markdown
-from connectors.readers.pdf import read_pdf_file
-from connectors.readers.text import decode_text
+from connectors.readers.parsing import FILE_TYPES, PLAIN_TEXT_TYPES
+from connectors.readers.sandbox import ParseLimits, ParserPool, shared_pool
 
-# File suffix (lowercase) -> the `file_type` recorded in a document's metadata.
-FILE_TYPES: dict[str, str] = {
-    ".txt": "text",
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".html": "html",
-    ".htm": "html",
-    ".pdf": "pdf",
-    ".docx": "docx",
-}
 SUPPORTED_SUFFIXES = ", ".join(FILE_TYPES)
 # Larger files are skipped with a message rather than read into memory.
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -64,10 +52,19 @@ class FilesConnector(Connector):
         ConnectorOption("exclude", list, "globs of files or folders to leave out, such as drafts/", ()),
     )
 
-    def __init__(self, path: Path, *, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        include: tuple[str, ...] = (),
+        exclude: tuple[str, ...] = (),
+        limits: ParseLimits | None = None,
+    ) -> None:
+        """`limits` bound the parsing of each file (None: `ParseLimits.from_environment()`)."""
         self.path = Path(path).expanduser()
         self.include = tuple(include)
         self.exclude = tuple(exclude)
+        self.limits = limits
 
     @classmethod
     def recognizes(cls, location: str, options: Mapping[str, object]) -> int:
@@ -101,58 +98,83 @@ class FilesConnector(Connector):
         path = self.path.absolute()
         if not path.exists():
             raise ConnectorError(f"{self.path} does not exist; check the path")
+        parser = shared_pool(self.limits or ParseLimits.from_environment())
         root = path.resolve()
         if root.is_file():
-            yield read_file(root, relative_path=root.name)
+            yield read_file(root, relative_path=root.name, parser=parser)
             return
         if not root.is_dir():
             raise ConnectorError(f"{self.path} is neither a file nor a folder; give a file or folder")
         for file_path, relative_path in self._walk(root):
-            yield read_file(file_path, relative_path=relative_path)
+            yield read_file(file_path, relative_path=relative_path, parser=parser)
 
     def _walk(self, root: Path) -> Iterator[tuple[Path, str]]:
         """Selected files under `root`, in name order, as (resolved path, posix path relative to
-        `root`). A file reached twice (through a link inside the folder) comes once."""
-        yield from self._walk_folder(root, "", root=root, visited={root}, seen=set())
+        `root`). A file reached twice (through a link inside the folder) comes once.
+
+        Only links cost a `resolve`: below a real folder, a real entry's path is already its
+        real path. So that nothing is held per file, a file reached through a link is left to the
+        direct walk whenever that walk selects its real path too; only the others are remembered.
+        """
+        yield from self._walk_folder(
+            root, "", real_folder=root, root=root, through_link=False, visited={root}, seen=set()
+        )
 
     def _walk_folder(
         self,
         folder: Path,
         relative_folder: str,
         *,
+        real_folder: Path,
         root: Path,
+        through_link: bool,
         visited: set[Path],
         seen: set[Path],
     ) -> Iterator[tuple[Path, str]]:
-        try:
-            with os.scandir(folder) as listing:
-                entries = sorted(listing, key=lambda entry: entry.name)
-        except OSError as error:
-            # Failing the whole source keeps what was stored from this folder.
-            raise ConnectorError(
-                f"cannot list folder {folder} ({error.strerror or error}); check its permissions"
-            ) from None
-        for entry in entries:
-            if entry.name.startswith((".", "~$")):
+        for name, kind in _sorted_entries(folder):
+            if name.startswith((".", "~$")):
                 continue  # hidden files and folders (.git), Office lock files
-            relative = f"{relative_folder}{entry.name}"
-            entry_path = Path(entry.path)
-            real_path = entry_path.resolve()
-            if entry.is_symlink() and not real_path.is_relative_to(root):
-                continue  # never leave the folder through a link
-            if entry.is_dir():
-                if real_path in visited or self._excluded(relative, entry.name):
+            relative = f"{relative_folder}{name}"
+            linked = through_link or kind & _LINK
+            if kind & _LINK:
+                real_path = (folder / name).resolve()
+                if not real_path.is_relative_to(root):
+                    continue  # never leave the folder through a link
+            else:
+                real_path = real_folder / name
+            if kind & _DIRECTORY:
+                if self._excluded(relative, name):
                     continue
-                visited.add(real_path)
+                if linked and (real_path in visited or self._reached_directly(real_path, root, folder=True)):
+                    continue  # a loop, or a folder the direct walk lists anyway
+                if linked:
+                    visited.add(real_path)
                 yield from self._walk_folder(
-                    entry_path, relative + "/", root=root, visited=visited, seen=seen
+                    folder / name,
+                    relative + "/",
+                    real_folder=real_path,
+                    root=root,
+                    through_link=bool(linked),
+                    visited=visited,
+                    seen=seen,
                 )
-            elif entry.is_file():
-                if real_path in seen or not self._selected(relative, entry.name):
+            elif kind & _FILE:
+                if not self._selected(relative, name):
                     continue
-                seen.add(real_path)
+                if linked:
+                    if real_path in seen or self._reached_directly(real_path, root, folder=False):
+                        continue
+                    seen.add(real_path)
                 # Named by the real path, a file reached through a link is the same document.
                 yield real_path, real_path.relative_to(root).as_posix()
+
+    def _reached_directly(self, real_path: Path, root: Path, *, folder: bool) -> bool:
+        """Whether the walk reaches `real_path` (resolved, under `root`) without any link."""
+        parts = real_path.relative_to(root).parts
+        for depth, part in enumerate(parts):
+            if part.startswith((".", "~$")) or self._excluded("/".join(parts[: depth + 1]), part):
+                return False
+        return folder or bool(parts) and self._selected("/".join(parts), parts[-1])
 
     def _selected(self, relative_path: str, file_name: str) -> bool:
         if self._excluded(relative_path, file_name):
@@ -165,8 +187,40 @@ class FilesConnector(Connector):
         return any(glob_matches(pattern, relative_path, name) for pattern in self.exclude)
 
 
-def read_file(path: Path, *, relative_path: str) -> Document | SkippedItem:
-    """Read one file into a `Document`, or say why it was skipped."""
+_LINK, _DIRECTORY, _FILE = 1, 2, 4
+
+
+def _sorted_entries(folder: Path) -> list[tuple[str, int]]:
+    """(name, kind bits) of a folder's entries in name order; compact for huge folders."""
+    entries: list[tuple[str, int]] = []
+    try:
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                try:
+                    kind = (
+                        (_LINK if entry.is_symlink() else 0)
+                        | (_DIRECTORY if entry.is_dir() else 0)
+                        | (_FILE if entry.is_file() else 0)
+                    )
+                except OSError:
+                    kind = 0  # vanished, or a link we may not follow
+                entries.append((entry.name, kind))
+    except OSError as error:
+        # Failing the whole source keeps what was stored from this folder.
+        raise ConnectorError(
+            f"cannot list folder {folder} ({error.strerror or error}); check its permissions"
+        ) from None
+    entries.sort()
+    return entries
+
+
+def read_file(path: Path, *, relative_path: str, parser: ParserPool | None = None) -> Document | SkippedItem:
+    """Read one file into a `Document`, or say why it was skipped.
+
+    The bytes are read here, with the user's permissions; `parser` (default: the shared pool
+    for `ParseLimits.from_environment()`) turns them into text in a bounded worker.
+    """
+    parser = parser or shared_pool(ParseLimits.from_environment())
     uri = str(path)
     suffix = path.suffix.lower()
     file_type = FILE_TYPES.get(suffix)
@@ -181,21 +235,27 @@ def read_file(path: Path, *, relative_path: str) -> Document | SkippedItem:
                 f"{path} is {status.st_size // (1024 * 1024)} MiB, over the "
                 f"{MAX_FILE_BYTES // (1024 * 1024)} MiB limit; split it or exclude it",
             )
+        max_text = parser.limits.max_text_bytes
+        if file_type in PLAIN_TEXT_TYPES and status.st_size > max_text:
+            return SkippedItem(
+                uri,
+                f"{path} is {status.st_size // (1024 * 1024)} MiB of text, over the "
+                f"{max_text // (1024 * 1024)} MiB bound for one file; split it, exclude it, or "
+                "raise AGENTKIT_PARSE_MAX_TEXT_MB",
+            )
         content = path.read_bytes()
     except OSError as error:
         return SkippedItem(uri, f"{path} cannot be read ({error.strerror or error}); check its permissions")
     if not content.strip():
         return SkippedItem(uri, f"{path} is empty")
     try:
-        title, blocks = _read_content(content, file_type=file_type, path=path)
+        parsed = parser.parse(content, file_type=file_type, name=str(path))
     except UnreadableItemError as error:
         return SkippedItem(uri, str(error))
-    if not any(block.text.strip() for block in blocks):
-        return SkippedItem(uri, f"{path} is empty (it holds no text)")
     return Document(
         uri=uri,
-        title=title or prettify_stem(path.stem),
-        blocks=blocks,
+        title=parsed.title or prettify_stem(path.stem),
+        blocks=parsed.blocks,
         metadata={
             "path": relative_path,
             "size": status.st_size,
@@ -203,35 +263,6 @@ def read_file(path: Path, *, relative_path: str) -> Document | SkippedItem:
             "file_type": file_type,
         },
     )
-
-
-def _read_content(content: bytes, *, file_type: str, path: Path) -> tuple[str | None, list[Block]]:
-    name = str(path)
-    if file_type == "text":
-        return None, text_blocks(decode_text(content, name=name))
-    if file_type == "markdown":
-        return read_markdown(decode_text(content, name=name), name=name)
-    if file_type == "html":
-        page = read_html(content, name=name)
-        return page.title, page.blocks
-    if file_type == "pdf":
-        pdf = read_pdf_file(content, name=name)
-        return pdf.title, pdf.blocks
-    if file_type == "docx":
-        return read_docx(content, name=name)
-    raise AssertionError(f"no reader for file type {file_type}")
-
-
-def text_blocks(text: str) -> list[Block]:
-    """Plain text as one block per paragraph (paragraphs are separated by blank lines)."""
-    paragraphs = re.split(r"\n[ \t]*\n", text)
-    blocks: list[Block] = []
-    for paragraph in paragraphs:
-        lines = [line.rstrip() for line in paragraph.split("\n")]
-        cleaned = "\n".join(lines).strip("\n")
-        if cleaned.strip():
-            blocks.append(Block(text=cleaned))
-    return blocks
 
 
 def prettify_stem(stem: str) -> str:

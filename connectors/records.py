@@ -16,6 +16,10 @@ literally is found first. A record that cannot be used (a line that is not a JSO
 no text in the text field, an id already used) is skipped with a message naming the file
 and line, so one bad row never stops the rest.
 
+Record files come from anywhere, so reading them is bounded: a JSON line longer than
+`AGENTKIT_RECORDS_MAX_LINE_MB` (16 by default) is skipped without ever being held whole (it is
+read past in small pieces), and JSON nested too deeply for the parser is skipped too.
+
 Records pushed by a program (`Agent.upsert_records`) go through `documents_from_records`
 and `PushedRecordsConnector`, under `records://<source name>` uris, so they are chunked,
 embedded and indexed by the very same ingest path as a file.
@@ -25,12 +29,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 
 from connectors.base import (
     Block,
@@ -53,6 +58,8 @@ RECORD_OPTIONS = (
     ConnectorOption("metadata_fields", list, "fields kept as metadata on each record's document", ()),
 )
 RECORD_FILE_SUFFIXES = (".jsonl", ".csv")
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+_SKIP_PIECE = 1024 * 1024
 PUSHED_RECORDS_SCHEME = "records://"
 
 
@@ -255,13 +262,54 @@ def record_fields_from_options(location: str, options: Mapping[str, object]) -> 
 _NumberedRecord = tuple[int, Mapping[str, object] | None, str]
 
 
+def max_line_bytes() -> int:
+    """The longest JSON line read (``AGENTKIT_RECORDS_MAX_LINE_MB``, default 16 MiB)."""
+    text = os.environ.get("AGENTKIT_RECORDS_MAX_LINE_MB", "").strip()
+    if not text:
+        return DEFAULT_MAX_LINE_BYTES
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConnectorError(
+            f"AGENTKIT_RECORDS_MAX_LINE_MB={text!r} is not a positive number; fix or unset it"
+        )
+    return int(value * 1024 * 1024)
+
+
+def _bounded_lines(stream: BinaryIO, limit: int) -> Iterator[bytes | None]:
+    """The stream's lines, or None for a line over `limit` bytes (read past, never held whole)."""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while True:
+                rest = stream.readline(_SKIP_PIECE)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield None
+            continue
+        yield line
+
+
 def _json_lines(path: Path) -> Iterator[_NumberedRecord]:
+    limit = max_line_bytes()
     try:
         stream = path.open("rb")
     except OSError as error:
         raise ConnectorError(f"{path}: cannot be read ({error.strerror}); check its permissions") from error
     with stream:
-        for number, raw_line in enumerate(stream, start=1):
+        for number, raw_line in enumerate(_bounded_lines(stream, limit), start=1):
+            if raw_line is None:
+                yield (
+                    number,
+                    None,
+                    f"it is longer than {limit / (1024 * 1024):g} MiB, the bound for one record "
+                    "(AGENTKIT_RECORDS_MAX_LINE_MB)",
+                )
+                continue
             if number == 1 and raw_line.startswith(b"\xef\xbb\xbf"):
                 raw_line = raw_line[3:]
             if not raw_line.strip():
@@ -273,6 +321,9 @@ def _json_lines(path: Path) -> Iterator[_NumberedRecord]:
                 continue
             except json.JSONDecodeError as error:
                 yield number, None, f"it is not valid JSON ({error.msg})"
+                continue
+            except RecursionError:
+                yield number, None, "its JSON is nested too deeply to read"
                 continue
             if not isinstance(value, dict):
                 yield number, None, "it is not a JSON object ({...})"

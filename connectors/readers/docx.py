@@ -5,6 +5,10 @@ the core-properties title) is the document title; paragraphs in "Heading N" styl
 `heading_path` of what follows; body paragraphs become blocks, consecutive list paragraphs
 one block of "- " lines; each table becomes one block of "cell | cell" lines. A file that is
 not a readable .docx raises `UnreadableItemError` naming it.
+
+A .docx is a zip of XML parts, so it is first read through `connectors.safe_zip` (bounded
+inflation, compression-ratio and size caps): a zip bomb is refused before python-docx, which
+inflates parts whole, sees it. python-docx's XML parser does not expand entities.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from connectors.base import Block, UnreadableItemError
+from connectors.safe_zip import ArchiveError, ArchiveLimits, UnsafeArchiveError, open_zip_bytes
 
 if TYPE_CHECKING:
     from docx.document import Document as WordDocument
@@ -23,12 +28,18 @@ if TYPE_CHECKING:
     from docx.text.paragraph import Paragraph
 
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
+_MEBIBYTE = 1024 * 1024
+# A Word file's parts: a few dozen XML files and its images.
+DOCX_ARCHIVE_LIMITS = ArchiveLimits(
+    max_members=2_000, max_member_bytes=100 * _MEBIBYTE, max_total_bytes=256 * _MEBIBYTE, max_depth=0
+)
 
 
 def read_docx(content: bytes, *, name: str) -> tuple[str | None, list[Block]]:
     """Return the document title (Title style, else core properties) and its blocks."""
     import docx
 
+    check_docx_archive(content, name=name)
     try:
         document = docx.Document(io.BytesIO(content))
     except Exception as error:  # bad zip, missing part, broken XML
@@ -49,6 +60,21 @@ def read_docx(content: bytes, *, name: str) -> tuple[str | None, list[Block]]:
         ) from None
     builder.finish()
     return builder.title or core_title, builder.blocks
+
+
+def check_docx_archive(content: bytes, *, name: str) -> None:
+    """Inflate every part through `SafeZip`'s bounded reader; `UnreadableItemError` for a bomb.
+
+    Content that is not a zip at all is left for python-docx to refuse with its own message.
+    """
+    try:
+        with open_zip_bytes(content, name=name, limits=DOCX_ARCHIVE_LIMITS) as archive:
+            for member in archive.members:
+                archive.read(member)
+    except UnsafeArchiveError as error:
+        raise UnreadableItemError(f"{error}; the file was skipped") from None
+    except ArchiveError:
+        return
 
 
 def table_lines(table: Table) -> list[str]:
