@@ -116,6 +116,24 @@ class SearchError(AgentkitError):
     """A search could not run (bad mode, bad k)."""
 
 
+# --- storage -------------------------------------------------------------------------------
+
+
+class StorageError(AgentkitError):
+    """The database or the index folder could not be written or reached; what was committed
+    before stays intact, and running the command again finishes the work."""
+
+    exit_code = EXIT_TEMPFAIL
+
+
+class StorageFullError(StorageError):
+    """The disk holding the database or an index file has no space left."""
+
+
+class DatabaseUnavailableError(StorageError):
+    """The connection to the database server was lost (it restarted, or the network dropped)."""
+
+
 # --- answering -----------------------------------------------------------------------------
 
 

@@ -1,16 +1,23 @@
 """Ingest and sync: source -> connector -> diff against stored hashes -> chunk -> embed -> index.
 
 `sync_source` is the one path for adding a source and for re-syncing it:
-1. read the source through its connector (nothing stored changes if the whole source fails);
+1. read the source through its connector as a stream;
 2. compare each document's content hash with what SQL holds: unchanged documents are not
-   chunked or embedded again; changed ones are re-chunked; vanished ones are removed;
-3. embed the new chunks (before any write, so the write transaction is short);
-4. commit all SQL changes in one transaction that also bumps the agent's `index_version`;
-5. apply the same change to the agent's FAISS index and save it atomically.
+   chunked or embedded again; changed ones are re-chunked;
+3. every batch (`agentkit.ingest.batching`: N documents or T seconds) is embedded, then
+   committed in one transaction that bumps the agent's `index_version`, then applied to the
+   agent's index files, saved atomically. A document is old or new, never half-replaced, and
+   no chunk is ever stored without its vector;
+4. until the last commit the source is marked "incomplete", so a killed `add`/`sync` keeps
+   what it finished and the next sync resumes it (what was committed is unchanged by then and
+   embeds nothing). Documents that vanished from the source are removed only by the last
+   commit, after a complete pass; it marks the source "ready".
+A whole source that cannot be read changes nothing (beyond batches committed before the failure).
 
-A process killed anywhere leaves SQL at the old or the new state; an index file that lags
+A process killed anywhere leaves SQL at a committed batch; an index file that lags
 behind SQL is rebuilt from the vectors stored in SQL (see `agentkit.index.files`), and the
 next writer saves the rebuilt file (`agentkit.index.maintenance.bring_index_up_to_date`).
+A full disk or a lost database connection is a `StorageError` (`agentkit.store.failures`).
 
 `remove_source` is the other write: a source with all its documents and chunks leaves SQL in
 one transaction that bumps `index_version`, then its vectors leave the index.
@@ -32,7 +39,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agentkit.errors import ConnectorError
 from agentkit.index.files import AgentIndexFiles, IndexUpdate
+from agentkit.ingest.batching import Batching
 from agentkit.ingest.chunking import Chunk, ChunkingSettings, chunk_document, text_for_embedding
+from agentkit.ingest.reports import FailedItem, SourceSyncReport
+from agentkit.store.failures import index_write_errors
 from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow, utc_now
 from connectors import Document, PreviousFetch, SkippedItem, UnchangedItem, open_connector
 
@@ -42,83 +52,6 @@ if TYPE_CHECKING:
     from agentkit.models.embedders import Embedder
 
 ID_BATCH = 500
-
-
-@dataclass(frozen=True)
-class FailedItem:
-    uri: str
-    error: str
-
-
-@dataclass
-class SourceSyncReport:
-    """What one sync of one source did. Counts are documents unless named otherwise."""
-
-    source_id: int | None
-    kind: str
-    uri: str
-    added: int = 0
-    updated: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    failed: list[FailedItem] = field(default_factory=list)
-    chunks_embedded: int = 0
-    chunks_removed: int = 0
-    documents: int = 0
-    chunks: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    # Seconds per step (read, embed, write, index), for profiling; not part of the JSON.
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
-
-
-@dataclass
-class SyncReport:
-    """A sync over several sources, summed for display and JSON."""
-
-    sources: list[SourceSyncReport] = field(default_factory=list)
-    # Set when the agent could not be synced at all (another writer held it, say).
-    error: str | None = None
-
-    def total(self, name: str) -> int:
-        return sum(int(getattr(report, name)) for report in self.sources)
-
-    @property
-    def failed(self) -> list[FailedItem]:
-        items: list[FailedItem] = []
-        if self.error:
-            items.append(FailedItem("", self.error))
-        for report in self.sources:
-            if report.error:
-                items.append(FailedItem(report.uri, report.error))
-            items.extend(report.failed)
-        return items
-
-    @property
-    def seconds(self) -> float:
-        return sum(report.seconds for report in self.sources)
-
-    @property
-    def ok(self) -> bool:
-        """False when the agent or a whole source could not be synced."""
-        return self.error is None and not any(report.error for report in self.sources)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "added": self.total("added"),
-            "updated": self.total("updated"),
-            "removed": self.total("removed"),
-            "unchanged": self.total("unchanged"),
-            "failed": [{"uri": item.uri, "error": item.error} for item in self.failed],
-            "chunks_embedded": self.total("chunks_embedded"),
-            "documents": self.total("documents"),
-            "chunks": self.total("chunks"),
-            "seconds": round(self.seconds, 3),
-        }
 
 
 @dataclass(frozen=True)
@@ -147,6 +80,7 @@ def sync_source(
     embedder: Embedder,
     index_files: AgentIndexFiles,
     progress: bool = False,
+    batching: Batching | None = None,
 ) -> SourceSyncReport:
     """Bring one source's documents, chunks and vectors up to date. See the module docstring.
 
@@ -154,6 +88,7 @@ def sync_source(
     """
     started = time.perf_counter()
     report = SourceSyncReport(source_id=spec.source_id, kind=spec.kind, uri=spec.uri)
+    batching = batching or Batching.from_environment()
 
     with sessions() as session:
         agent = session.get(AgentRow, agent_id)
@@ -165,106 +100,191 @@ def sync_source(
         )
         stored = _stored_documents(session, source_id)
     report.source_id = source_id
+    writer = _BatchWriter(sessions, agent_id, spec, embedder, index_files, report, progress)
 
     previous = {uri: PreviousFetch(row.content_hash, row.meta or {}) for uri, row in stored.items()}
+    pending = _Pending()
+    seen: set[str] = set()
     try:
         connector = open_connector(spec.kind, spec.uri, spec.options)
-        items = list(connector.fetch(previous))
+        for item in connector.fetch(previous):
+            if item.uri in seen:
+                continue  # a connector listed the same item twice; the first one wins
+            seen.add(item.uri)
+            _plan_item(item, stored.get(item.uri), chunking, pending, report)
+            if batching.due(
+                documents=len(pending.planned),
+                chunks=pending.chunks,
+                waited_s=time.perf_counter() - writer.last_commit_end + writer.last_embed_s,
+                last_commit_s=writer.last_commit_s,
+            ):
+                writer.commit(pending, vanished_ids=[], final=False)
+                pending = _Pending()
     except ConnectorError as error:
         report.error = str(error)
         report.seconds = time.perf_counter() - started
-        if source_id is not None:
-            _record_source_error(sessions, source_id, str(error))
+        if writer.source_id is not None:  # batches committed before the failure stay
+            _record_source_error(sessions, writer.source_id, str(error))
         return report
 
-    planned: list[_PlannedDocument] = []
-    seen: set[str] = set()
-    touched_unchanged: list[int] = []
-    metadata_updates: dict[int, dict[str, object]] = {}
-    for item in items:
-        if item.uri in seen:
-            continue  # a connector listed the same item twice; the first one wins
-        seen.add(item.uri)
-        existing = stored.get(item.uri)
-        if isinstance(item, SkippedItem):
-            report.failed.append(FailedItem(item.uri, item.reason))
-        elif isinstance(item, UnchangedItem):
-            if existing is not None:
-                report.unchanged += 1
-                touched_unchanged.append(existing.id)
-        elif existing is not None and existing.content_hash == item.content_hash:
-            report.unchanged += 1
-            touched_unchanged.append(existing.id)
-            if (existing.meta or {}) != item.metadata:  # new ETag, mtime or links: no re-embed
-                metadata_updates[existing.id] = dict(item.metadata)
-        else:
-            planned.append(
-                _PlannedDocument(item, existing.id if existing else None, chunk_document(item, chunking))
-            )
+    # Only a complete pass knows which documents vanished.
     vanished_ids = [row.id for uri, row in stored.items() if uri not in seen]
-    report.timings["read"] = time.perf_counter() - started
-
-    if source_id is None and not planned and not touched_unchanged:
+    if writer.source_id is None and not pending.planned and not pending.unchanged:
         report.error = _nothing_to_ingest_message(spec.uri, report.failed)
         report.seconds = time.perf_counter() - started
         return report
-
-    texts = [
-        text_for_embedding(chunk.text, title=plan.document.title, heading_path=chunk.heading_path)
-        for plan in planned
-        for chunk in plan.chunks
-    ]
-    step = time.perf_counter()
-    vectors = embedder.embed(texts, progress=progress)
-    report.chunks_embedded = len(texts)
-    report.timings["embed"] = time.perf_counter() - step
-
-    step = time.perf_counter()
-    with sessions() as session, session.begin():
-        agent = session.get(AgentRow, agent_id)
-        assert agent is not None
-        old_version = agent.index_version
-        source = _source_row(session, agent_id, spec, source_id)
-        removed_chunk_ids = _remove_chunks(
-            session, vanished_ids + [p.existing_id for p in planned if p.existing_id]
-        )
-        for batch in _batches(vanished_ids):
-            session.execute(delete(DocumentRow).where(DocumentRow.id.in_(batch)))
-        now = utc_now()
-        added_ids = _insert_documents(session, source.id, planned, vectors, now)
-        for batch in _batches(touched_unchanged):
-            session.execute(update(DocumentRow).where(DocumentRow.id.in_(batch)).values(fetched_at=now))
-        for document_id, metadata in metadata_updates.items():
-            session.execute(update(DocumentRow).where(DocumentRow.id == document_id).values(meta=metadata))
-        report.added = sum(1 for p in planned if p.existing_id is None)
-        report.updated = len(planned) - report.added
-        report.removed = len(vanished_ids)
-        report.chunks_removed = len(removed_chunk_ids)
-        source.status = "ready"
-        source.last_error = _failure_summary(report.failed)
-        source.last_synced_at = now
-        new_version = old_version + 1 if (removed_chunk_ids or added_ids) else old_version
-        agent.index_version = new_version
-        report.source_id = source.id
-        report.documents, report.chunks = source_totals(session, source.id)
-        index_update = IndexUpdate(
-            removed_ids=removed_chunk_ids, added_ids=added_ids, added_vectors=vectors, added_texts=texts
-        )
-    report.timings["write"] = time.perf_counter() - step
-
-    step = time.perf_counter()
-    if new_version != old_version or index_files.manifest() is None:
-        with sessions() as session:
-            index_files.apply_update(
-                session,
-                agent_id=agent_id,
-                old_version=old_version,
-                new_version=new_version,
-                change=index_update,
-            )
-    report.timings["index"] = time.perf_counter() - step
+    writer.commit(pending, vanished_ids=vanished_ids, final=True)
     report.seconds = time.perf_counter() - started
+    spent = sum(report.timings.get(name, 0.0) for name in ("embed", "write", "index"))
+    report.timings["read"] = max(0.0, report.seconds - spent)
     return report
+
+
+@dataclass
+class _Pending:
+    """What a sync gathered since its last commit."""
+
+    planned: list[_PlannedDocument] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    metadata_updates: dict[int, dict[str, object]] = field(default_factory=dict)
+    chunks: int = 0
+
+
+def _plan_item(
+    item: Document | SkippedItem | UnchangedItem,
+    existing: Row[Any] | None,
+    chunking: ChunkingSettings,
+    pending: _Pending,
+    report: SourceSyncReport,
+) -> None:
+    """Sort one item the connector gave: skipped, unchanged (no embedding), or to (re)ingest."""
+    if isinstance(item, SkippedItem):
+        report.failed.append(FailedItem(item.uri, item.reason))
+    elif isinstance(item, UnchangedItem):
+        if existing is not None:
+            report.unchanged += 1
+            pending.unchanged.append(existing.id)
+    elif existing is not None and existing.content_hash == item.content_hash:
+        # Unchanged, or finished by an earlier run that was stopped: nothing to embed.
+        report.unchanged += 1
+        pending.unchanged.append(existing.id)
+        if (existing.meta or {}) != item.metadata:  # new ETag, mtime or links: no re-embed
+            pending.metadata_updates[existing.id] = dict(item.metadata)
+    else:
+        plan = _PlannedDocument(item, existing.id if existing else None, chunk_document(item, chunking))
+        pending.planned.append(plan)
+        pending.chunks += len(plan.chunks)
+
+
+class _BatchWriter:
+    """Commits the batches of one sync: embed, one SQL transaction, then the index files.
+
+    Each commit bumps `index_version` and leaves every document old or new, with all its chunks
+    and their vectors. Until the final commit (after a complete pass, the only one that removes
+    vanished documents) the source is marked incomplete, so a killed sync shows as such and
+    the next one resumes it: what was committed is unchanged by then and embeds nothing.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        agent_id: int,
+        spec: SourceSpec,
+        embedder: Embedder,
+        index_files: AgentIndexFiles,
+        report: SourceSyncReport,
+        progress: bool,
+    ) -> None:
+        self.sessions = sessions
+        self.agent_id = agent_id
+        self.spec = spec
+        self.embedder = embedder
+        self.index_files = index_files
+        self.report = report
+        self.progress = progress
+        self.source_id = report.source_id
+        self.last_commit_end = time.perf_counter()
+        self.last_commit_s = 0.0
+        self.last_embed_s = 0.0
+
+    def commit(self, pending: _Pending, *, vanished_ids: list[int], final: bool) -> None:
+        report = self.report
+        planned = pending.planned
+        texts = [
+            text_for_embedding(chunk.text, title=plan.document.title, heading_path=chunk.heading_path)
+            for plan in planned
+            for chunk in plan.chunks
+        ]
+        step = time.perf_counter()
+        vectors = self.embedder.embed(texts, progress=self.progress)
+        report.chunks_embedded += len(texts)
+        self.last_embed_s = time.perf_counter() - step
+        _add_timing(report, "embed", self.last_embed_s)
+
+        step = time.perf_counter()
+        with self.sessions() as session, session.begin():
+            agent = session.get(AgentRow, self.agent_id)
+            assert agent is not None
+            old_version = agent.index_version
+            source = _source_row(session, self.agent_id, self.spec, self.source_id)
+            removed_chunk_ids = _remove_chunks(
+                session, vanished_ids + [p.existing_id for p in planned if p.existing_id]
+            )
+            for batch in _batches(vanished_ids):
+                session.execute(delete(DocumentRow).where(DocumentRow.id.in_(batch)))
+            now = utc_now()
+            added_ids = _insert_documents(session, source.id, planned, vectors, now)
+            for batch in _batches(pending.unchanged):
+                session.execute(update(DocumentRow).where(DocumentRow.id.in_(batch)).values(fetched_at=now))
+            for document_id, metadata in pending.metadata_updates.items():
+                session.execute(
+                    update(DocumentRow).where(DocumentRow.id == document_id).values(meta=metadata)
+                )
+            added = sum(1 for p in planned if p.existing_id is None)
+            report.added += added
+            report.updated += len(planned) - added
+            report.removed += len(vanished_ids)
+            report.chunks_removed += len(removed_chunk_ids)
+            report.documents, report.chunks = source_totals(session, source.id)
+            if final:
+                source.status = "ready"
+                source.last_error = _failure_summary(report.failed)
+                source.last_synced_at = now
+            else:
+                source.status = "incomplete"
+                source.last_error = (
+                    f"incomplete: a sync is running or was stopped before the end of the source "
+                    f"({report.documents} documents stored so far); `agentkit sync "
+                    f"{self.index_files.agent_name}` finishes it without embedding those again"
+                )
+            new_version = old_version + 1 if (removed_chunk_ids or added_ids) else old_version
+            agent.index_version = new_version
+            self.source_id = report.source_id = source.id
+            index_update = IndexUpdate(
+                removed_ids=removed_chunk_ids, added_ids=added_ids, added_vectors=vectors, added_texts=texts
+            )
+        _add_timing(report, "write", time.perf_counter() - step)
+
+        index_step = time.perf_counter()
+        if new_version != old_version or self.index_files.manifest() is None:
+            with (
+                self.sessions() as session,
+                index_write_errors(self.index_files.folder, self.index_files.agent_name),
+            ):
+                self.index_files.apply_update(
+                    session,
+                    agent_id=self.agent_id,
+                    old_version=old_version,
+                    new_version=new_version,
+                    change=index_update,
+                )
+        _add_timing(report, "index", time.perf_counter() - index_step)
+        self.last_commit_end = time.perf_counter()
+        self.last_commit_s = self.last_commit_end - step
+
+
+def _add_timing(report: SourceSyncReport, name: str, seconds: float) -> None:
+    report.timings[name] = report.timings.get(name, 0.0) + seconds
 
 
 def remove_source(
@@ -308,7 +328,7 @@ def remove_source(
         agent.index_version = new_version
         report.chunks_removed = len(removed_chunk_ids)
 
-    with sessions() as session:
+    with sessions() as session, index_write_errors(index_files.folder, index_files.agent_name):
         index_files.apply_update(
             session,
             agent_id=agent_id,

@@ -16,6 +16,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from agentkit.store.failures import translate_database_errors
+
 
 def resolve_home(home: str | Path | None) -> Path:
     """The agentkit home folder, created if needed."""
@@ -55,8 +57,11 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        translate_database_errors(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    translate_database_errors(engine)  # a full disk or a restarted server: a clear error
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
