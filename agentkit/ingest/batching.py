@@ -3,8 +3,8 @@
 A sync reads its source as a stream and commits in batches (see `agentkit.ingest.pipeline`), so a
 killed `add` or `sync` keeps what it finished. Each commit also rewrites the agent's index file,
 whose cost grows with the index; so a batch is committed only once the work gathered since the
-last commit is at least `OVERHEAD_FACTOR` times what that commit cost, which keeps commits to a
-small share of a long sync however large the index. A batch that has gathered `MEMORY_FACTOR`
+last commit is at least `OVERHEAD_FACTOR` times what that commit cost (when it cost more than
+`NEGLIGIBLE_COMMIT_S`), which keeps commits to a small share of a long sync however large the index. A batch that has gathered `MEMORY_FACTOR`
 times the chunk bound commits regardless, so memory stays bounded.
 
 The settings come from the environment: `AGENTKIT_SYNC_BATCH_DOCUMENTS` (default 200) and
@@ -24,6 +24,8 @@ DEFAULT_DOCUMENTS = 200
 DEFAULT_SECONDS = 30.0
 DEFAULT_CHUNKS = 4000
 OVERHEAD_FACTOR = 3.0
+# Commits cheaper than this never make a batch wait: a small index is cheap to rewrite.
+NEGLIGIBLE_COMMIT_S = 0.25
 MEMORY_FACTOR = 4
 
 
@@ -48,7 +50,7 @@ class Batching:
             return False
         if chunks >= MEMORY_FACTOR * self.chunks:
             return True
-        if waited_s < OVERHEAD_FACTOR * last_commit_s:
+        if last_commit_s > NEGLIGIBLE_COMMIT_S and waited_s < OVERHEAD_FACTOR * last_commit_s:
             return False
         return documents >= self.documents or chunks >= self.chunks or waited_s >= self.seconds
 

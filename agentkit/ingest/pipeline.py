@@ -42,6 +42,7 @@ from agentkit.index.files import AgentIndexFiles, IndexUpdate
 from agentkit.ingest.batching import Batching
 from agentkit.ingest.chunking import Chunk, ChunkingSettings, chunk_document, text_for_embedding
 from agentkit.ingest.reports import FailedItem, SourceSyncReport
+from agentkit.ingest.reports import SyncReport as SyncReport  # re-exported: callers import it from here
 from agentkit.store.failures import index_write_errors
 from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow, utc_now
 from connectors import Document, PreviousFetch, SkippedItem, UnchangedItem, open_connector
