@@ -26,6 +26,7 @@ from agentkit.evaluation import evaluate, read_qa_file
 from agentkit.improve import feedback as feedback_store
 from agentkit.improve import log as question_log
 from agentkit.improve.curated import CuratedAnswers
+from agentkit.improve.stats import Stats, compute_stats
 from agentkit.index.files import AgentIndexFiles
 from agentkit.index.locking import agent_write_lock, write_lock_timeout_s
 from agentkit.index.maintenance import bring_index_up_to_date, diagnose, reindex_agent
@@ -559,6 +560,15 @@ class Agent:
         )
 
     # ----- figures -------------------------------------------------------------------------
+
+    def stats(self, *, since: datetime | str | None = "30d", gaps: bool = True) -> Stats:
+        """Figures of the question log since a moment or a span such as "30d" (None: all of it),
+        with the unanswered questions grouped into topics (`gaps`, made with the agent's embedder)."""
+        if isinstance(since, str):
+            since = question_log.parse_since(since)
+        embed = (lambda texts: self._kit.embedder(self.embedder_id).embed(texts)) if gaps else None
+        with self._kit.sessions() as session:
+            return compute_stats(session, agent_id=self.id, agent_name=self.name, since=since, embed=embed)
 
     def counts(self) -> dict[str, int]:
         """Number of sources, documents and chunks."""

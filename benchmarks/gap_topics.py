@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(set(article))} articles (seed {args.seed}); embedding took {embed_s:.1f} s"
     )
     print()
-    print("| threshold | groups | largest | paragraph precision | paragraph recall | article precision | seconds |")
+    print(
+        "| threshold | groups | largest | paragraph precision | paragraph recall | article precision | seconds |"
+    )
     print("|---|---|---|---|---|---|---|")
     for threshold in THRESHOLDS:
         started = time.perf_counter()

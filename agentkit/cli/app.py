@@ -21,6 +21,7 @@ from agentkit.cli.models import models
 from agentkit.cli.output import print_json
 from agentkit.cli.server import keys, serve
 from agentkit.cli.sources import add, list_connectors, remove_source, sources, sync
+from agentkit.cli.stats import stats
 from agentkit.errors import AgentkitError
 from agentkit.evaluation import QuestionResult
 
@@ -346,6 +347,7 @@ for command in (add, list_connectors, sources, sync, remove_source, models):
 for command in (serve, keys):
     cli.add_command(command)
 cli.add_command(log)
+cli.add_command(stats)
 
 
 def main() -> None:
