@@ -4,7 +4,12 @@
 exports). It keeps the page's main content (`<main>`, `[role=main]`, a lone `<article>`, else
 `<body>`), drops what is not content (scripts, navigation, site headers and footers, sidebars,
 cookie banners, hidden elements), and turns headings into each block's `heading_path` and
-`anchor`. `links` lists every `<a href>`/`<area href>` of the whole page, navigation included,
+`anchor`. Text a browser would not show is not content: comments, elements hidden by attribute
+or style (`display:none`, zero font size or opacity, white or transparent text on no background,
+far off-screen) and screen-reader-only classes, the places where a page hides instructions
+meant for a language model. Pages are untrusted: one with more than `MAX_ELEMENTS` elements is
+refused before parsing, and elements nested deeper than `MAX_DEPTH` are read as plain text, so
+neither a huge nor a deeply nested page can exhaust memory, time or the stack. `links` lists every `<a href>`/`<area href>` of the whole page, navigation included,
 and the `<link href>`s that lead to pages (`rel` next, prev, search, ...), as written, so that
 a crawler can resolve them against the page URL (or `base_href`).
 BeautifulSoup is imported inside the functions that need it.
@@ -18,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from connectors.base import Block, ConnectorError
+from connectors.base import Block, ConnectorError, UnreadableItemError
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup, Tag
@@ -51,7 +56,23 @@ _NOISE_TOKEN = re.compile(
     r"masthead|footer|related|consent|advert|ads)(?:$|[-_])",
     re.IGNORECASE,
 )
-_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+MAX_ELEMENTS = 250_000
+MAX_DEPTH = 256
+_TAG_START = re.compile(rb"<[A-Za-z]")
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|"
+    r"(?<![-\w])font-size\s*:\s*0(?:\.0*)?(?:px|pt|em|rem|%)?\s*(?:;|!|$)|"
+    r"(?<![-\w])opacity\s*:\s*0(?:\.0*)?\s*(?:;|!|$)|"
+    r"(?<![-\w])color\s*:\s*transparent|"
+    r"(?:left|top|text-indent)\s*:\s*-\d{4,}",
+    re.IGNORECASE,
+)
+_WHITE_TEXT = re.compile(
+    r"(?<![-\w])color\s*:\s*(?:white|#fff(?:fff)?\b|rgba?\(\s*255\s*,\s*255\s*,\s*255\s*[,)])",
+    re.IGNORECASE,
+)
+_BACKGROUND = re.compile(r"background", re.IGNORECASE)
+_HIDDEN_CLASSES = frozenset({"sr-only", "visually-hidden", "screen-reader-text", "visuallyhidden"})
 _HEADERLINK_CLASSES = frozenset(
     {"headerlink", "anchor-link", "anchorjs-link", "header-anchor", "heading-anchor"}
 )
@@ -115,8 +136,10 @@ def read_html(markup: str | bytes, *, name: str, declared_encoding: str | None =
 
     `declared_encoding` is the charset a server declared for `markup` given as bytes.
     """
+    _check_element_count(markup, name=name)
     text = markup if isinstance(markup, str) else decode_html(markup, declared_encoding=declared_encoding)
     soup = _parse(text, name=name)
+    _flatten_deep_elements(soup)
     title = _document_title(soup)
     base = _as_tag(soup.find("base", href=True))
     base_href = str(base["href"]).strip() if base is not None else None
@@ -137,6 +160,37 @@ def read_html(markup: str | bytes, *, name: str, declared_encoding: str | None =
     collector = _BlockCollector()
     collector.collect(root)
     return HtmlPage(title=title, blocks=collector.blocks, links=links, base_href=base_href)
+
+
+def _check_element_count(markup: str | bytes, *, name: str) -> None:
+    """Refuse a page with more tags than `MAX_ELEMENTS` before it is parsed (memory grows per element)."""
+    raw = markup.encode("utf-8", errors="replace") if isinstance(markup, str) else markup
+    count = 0
+    for _match in _TAG_START.finditer(raw):
+        count += 1
+        if count > MAX_ELEMENTS:
+            raise UnreadableItemError(
+                f"{name}: the page has more than {MAX_ELEMENTS:,} HTML elements; skipped "
+                "(a page that large is generated or hostile, not readable text)"
+            )
+
+
+def _flatten_deep_elements(soup: BeautifulSoup) -> None:
+    """Replace each element at depth `MAX_DEPTH` with its text, without recursion."""
+    too_deep: list[Tag] = []
+    stack: list[tuple[Tag, int]] = [(soup, 0)]
+    while stack:
+        element, depth = stack.pop()
+        for child in element.contents:
+            tag = _as_tag(child)
+            if tag is None:
+                continue
+            if depth + 1 >= MAX_DEPTH:
+                too_deep.append(tag)
+            else:
+                stack.append((tag, depth + 1))
+    for tag in too_deep:
+        tag.replace_with(tag.get_text(" "))
 
 
 def _is_page_link(element: Tag) -> bool:
@@ -187,7 +241,12 @@ def _is_hidden(element: Tag) -> bool:
         return True
     if str(element.get("aria-hidden", "")).strip().lower() == "true":
         return True
-    return bool(_HIDDEN_STYLE.search(str(element.get("style", ""))))
+    if any(word.lower() in _HIDDEN_CLASSES for word in _class_words(element)):
+        return True
+    style = str(element.get("style", ""))
+    if _HIDDEN_STYLE.search(style):
+        return True
+    return bool(_WHITE_TEXT.search(style)) and not _BACKGROUND.search(style)
 
 
 def _main_content(soup: BeautifulSoup) -> Tag:

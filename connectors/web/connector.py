@@ -220,7 +220,9 @@ class WebConnector(Connector):
         seen = {page_key(self.start_url), page_key(start_url)}
         queue: deque[tuple[str, int, str | None]] = deque()
         if self.use_sitemap:
-            for url in self._sitemap_urls(fetcher, start_url, robots):
+            sitemap_pages, sitemap_problems = self._sitemap_urls(fetcher, start_url, robots)
+            yield from sitemap_problems
+            for url in sitemap_pages:
                 if scope.contains(url) and page_key(url) not in seen:
                     seen.add(page_key(url))
                     queue.append((url, 0, None))
@@ -295,32 +297,62 @@ class WebConnector(Connector):
             return None
         return Protego.parse(response.body.decode("utf-8", errors="replace"))
 
-    def _sitemap_urls(self, fetcher: PageFetcher, start_url: str, robots: Protego | None) -> list[str]:
-        """Page URLs listed by the site's sitemaps (robots.txt `Sitemap:` lines, /sitemap.xml)."""
+    def _sitemap_urls(
+        self, fetcher: PageFetcher, start_url: str, robots: Protego | None
+    ) -> tuple[list[str], list[SkippedItem]]:
+        """Page URLs listed by the site's sitemaps (robots.txt `Sitemap:` lines, /sitemap.xml).
+
+        A sitemap that cannot be fetched or read (too slow, too large, a compression bomb, a
+        DTD, broken XML) and the sitemaps past `MAX_SITEMAP_FILES` (an index that keeps
+        pointing to new ones) come back as skipped items; a missing sitemap is not a problem.
+        """
         origin = origin_of(start_url)
         pending = [urljoin(start_url, "/sitemap.xml")]
         if robots is not None:
             pending = list(robots.sitemaps) + pending
+        pending = list(dict.fromkeys(normalize_url(url) or url for url in pending))  # robots.txt may list /sitemap.xml
         visited: set[str] = set()
         pages: list[str] = []
-        while pending and len(visited) < MAX_SITEMAP_FILES:
+        problems: list[SkippedItem] = []
+        looped: set[str] = set()
+        while pending:
             sitemap_url = normalize_url(pending.pop(0))
-            if sitemap_url is None or sitemap_url in visited or origin_of(sitemap_url) != origin:
+            if sitemap_url is None or origin_of(sitemap_url) != origin:
                 continue
+            if sitemap_url in visited:
+                if sitemap_url not in looped:
+                    looped.add(sitemap_url)
+                    problems.append(
+                        SkippedItem(sitemap_url, f"{sitemap_url}: a sitemap index lists it again (a loop); read once")
+                    )
+                continue
+            if len(visited) >= MAX_SITEMAP_FILES:
+                problems.append(
+                    SkippedItem(
+                        sitemap_url,
+                        f"{sitemap_url}: not read; the crawl reads at most {MAX_SITEMAP_FILES} sitemap "
+                        "files (a sitemap index that loops or never ends?); its pages are found by links only",
+                    )
+                )
+                break
             visited.add(sitemap_url)
             try:
                 response = fetcher.fetch(sitemap_url)
                 if response.status != 200:
-                    continue
+                    continue  # a missing sitemap only means no seeds from it
                 contents = parse_sitemap(response.body, name=sitemap_url, max_bytes=self.max_bytes)
-            except (FetchError, UnreadableSitemapError):
-                continue  # a missing or broken sitemap only means no seeds from it
+            except FetchError as error:
+                problems.append(SkippedItem(sitemap_url, f"{sitemap_url}: sitemap not read: {error.reason}"))
+                continue
+            except UnreadableSitemapError as error:
+                problems.append(SkippedItem(sitemap_url, f"sitemap not read: {error}"))
+                continue
             pending.extend(contents.sitemap_urls)
             for location in contents.page_urls:
                 normalized = normalize_url(location)
                 if normalized is not None:
                     pages.append(normalized)
-        return pages
+        return pages, problems
 
     # -- one page ----------------------------------------------------------------------
 

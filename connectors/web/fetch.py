@@ -6,7 +6,9 @@ address, connects to a checked address itself, and sends the original host name 
 `Host` header and as the TLS server name. Redirects are followed here (at most
 `MAX_REDIRECTS`, each hop checked again); no proxy from the environment is used. Responses are
 capped at `max_bytes` (compressed and decompressed), and `timeout_s` bounds the connection
-and every read, with a whole-response limit of `RESPONSE_TIME_FACTOR * timeout_s`.
+and every read, with a whole-response limit of `RESPONSE_TIME_FACTOR * timeout_s`: a watchdog
+closes the socket when it passes, so a server that drips its headers or body a byte at a time
+(slowloris) is cut off as surely as one that stops sending.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -225,20 +228,30 @@ class PageFetcher:
             **headers,
         }
         connection = self._connect(url)
+        limit_s = RESPONSE_TIME_FACTOR * self.timeout_s
+        watchdog = _Watchdog(connection, limit_s)
         try:
             connection.request("GET", target, headers=request_headers)
             response = connection.getresponse()
-            return self._read_response(url, response, accept_media_type)
+            fetched = self._read_response(url, response, accept_media_type)
+            if watchdog.fired:  # the shutdown can look like a short, complete response
+                raise FetchError(url, _too_slow(limit_s))
+            return fetched
         except FetchError:
+            if watchdog.fired:
+                raise FetchError(url, _too_slow(limit_s)) from None
             raise
-        except TimeoutError:
-            raise FetchError(
-                url,
-                f"timed out: no data from the server for {self.timeout_s:g}s (raise timeout_s to wait longer)",
-            ) from None
         except (http.client.HTTPException, OSError, ValueError) as error:
+            if watchdog.fired:
+                raise FetchError(url, _too_slow(limit_s)) from None
+            if isinstance(error, TimeoutError):
+                raise FetchError(
+                    url,
+                    f"timed out: no data from the server for {self.timeout_s:g}s (raise timeout_s to wait longer)",
+                ) from None
             raise FetchError(url, f"the connection failed ({type(error).__name__}: {error})") from None
         finally:
+            watchdog.cancel()
             connection.close()
 
     def _read_response(
@@ -278,10 +291,13 @@ class PageFetcher:
                 )
             received.append(chunk)
             if time.monotonic() > deadline:
-                raise FetchError(
-                    url,
-                    f"the response took longer than {RESPONSE_TIME_FACTOR * self.timeout_s:g}s; raise timeout_s to wait longer",
-                )
+                raise FetchError(url, _too_slow(RESPONSE_TIME_FACTOR * self.timeout_s))
+        if declared.isdigit() and size < int(declared):
+            raise FetchError(
+                url,
+                f"the server closed the connection after {size} of the {int(declared)} bytes its "
+                "Content-Length announced; the page is incomplete (try again later)",
+            )
         encoding = headers.get("content-encoding", "identity").strip().lower()
         fetched.body = self._decode_content(url, b"".join(received), encoding)
         return fetched
@@ -308,3 +324,35 @@ class PageFetcher:
                 )
             return output
         raise FetchError(url, f"the {encoding} response body is corrupt")
+
+
+def _too_slow(limit_s: float) -> str:
+    return (
+        f"the response took longer than {limit_s:g}s in all (a server sending too slowly); "
+        "raise timeout_s to wait longer"
+    )
+
+
+class _Watchdog:
+    """Shuts a connection's socket down once `limit_s` has passed, waking any blocked read."""
+
+    def __init__(self, connection: http.client.HTTPConnection, limit_s: float) -> None:
+        self.fired = False
+        self._connection = connection
+        self._timer = threading.Timer(limit_s, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self._connection.sock
+        if sock is not None:
+            try:
+                # The plain socket's shutdown, also under TLS: it wakes a reader in another
+                # thread without touching the TLS object that reader is using.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()

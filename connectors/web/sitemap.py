@@ -49,7 +49,7 @@ def parse_sitemap(content: bytes, *, name: str, max_bytes: int) -> SitemapConten
     """The URLs of a sitemap file; `name` (its URL) is used in error messages."""
     if content.startswith(_GZIP_MAGIC):
         content = inflate_gzip(content, max_bytes=max_bytes, name=name)
-    if _DOCTYPE.search(content[:4096]):
+    if _DOCTYPE.search(content):  # anywhere: a prolog can hide it behind any number of comments
         raise UnreadableSitemapError(f"{name}: sitemaps with a DOCTYPE or entities are refused")
     try:
         root = ElementTree.fromstring(content)
