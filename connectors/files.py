@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import cast
@@ -34,11 +35,16 @@ from connectors.base import (
 )
 from connectors.options import ConnectorOption
 from connectors.readers.parsing import FILE_TYPES, PLAIN_TEXT_TYPES
-from connectors.readers.sandbox import ParseLimits, ParserPool, shared_pool
+from connectors.readers.sandbox import ParseLimits, ParseRequest, ParserPool, shared_pool
 
 SUPPORTED_SUFFIXES = ", ".join(FILE_TYPES)
 # Larger files are skipped with a message rather than read into memory.
 MAX_FILE_BYTES = 200 * 1024 * 1024
+# Files up to this size are parsed in batches of up to BATCH_FILES files or BATCH_BYTES bytes:
+# one round trip to the worker per file costs more than reading a small file.
+BATCH_FILE_BYTES = 64 * 1024
+BATCH_FILES = 64
+BATCH_BYTES = 1024 * 1024
 
 
 class FilesConnector(Connector):
@@ -105,8 +111,7 @@ class FilesConnector(Connector):
             return
         if not root.is_dir():
             raise ConnectorError(f"{self.path} is neither a file nor a folder; give a file or folder")
-        for file_path, relative_path in self._walk(root):
-            yield read_file(file_path, relative_path=relative_path, parser=parser)
+        yield from read_files(self._walk(root), parser=parser)
 
     def _walk(self, root: Path) -> Iterator[tuple[Path, str]]:
         """Selected files under `root`, in name order, as (resolved path, posix path relative to
@@ -220,7 +225,49 @@ def read_file(path: Path, *, relative_path: str, parser: ParserPool | None = Non
     The bytes are read here, with the user's permissions; `parser` (default: the shared pool
     for `ParseLimits.from_environment()`) turns them into text in a bounded worker.
     """
+    [item] = read_files([(path, relative_path)], parser=parser)
+    return item
+
+
+def read_files(
+    paths: Iterable[tuple[Path, str]], *, parser: ParserPool | None = None
+) -> Iterator[Document | SkippedItem]:
+    """`read_file` for each (path, relative path), in order; small files share a round trip to
+    the parse worker (a batch that passes a bound is parsed again file by file)."""
     parser = parser or shared_pool(ParseLimits.from_environment())
+    pending: list[_FileBytes] = []
+    pending_bytes = 0
+    for path, relative_path in paths:
+        read = _read_bytes(path, relative_path=relative_path, max_text_bytes=parser.limits.max_text_bytes)
+        small = not isinstance(read, SkippedItem) and len(read.content) <= BATCH_FILE_BYTES
+        if pending and not small:
+            yield from _parse_batch(pending, parser)
+            pending, pending_bytes = [], 0
+        if isinstance(read, SkippedItem):
+            yield read
+        elif small:
+            pending.append(read)
+            pending_bytes += len(read.content)
+            if len(pending) >= BATCH_FILES or pending_bytes >= BATCH_BYTES:
+                yield from _parse_batch(pending, parser)
+                pending, pending_bytes = [], 0
+        else:
+            yield from _parse_batch([read], parser)
+    yield from _parse_batch(pending, parser)
+
+
+@dataclass(frozen=True)
+class _FileBytes:
+    path: Path
+    relative_path: str
+    file_type: str
+    size: int
+    mtime: float
+    content: bytes
+
+
+def _read_bytes(path: Path, *, relative_path: str, max_text_bytes: int) -> _FileBytes | SkippedItem:
+    """The file's bytes, or why it is skipped before any parsing (type, size, permissions, empty)."""
     uri = str(path)
     suffix = path.suffix.lower()
     file_type = FILE_TYPES.get(suffix)
@@ -235,12 +282,11 @@ def read_file(path: Path, *, relative_path: str, parser: ParserPool | None = Non
                 f"{path} is {status.st_size // (1024 * 1024)} MiB, over the "
                 f"{MAX_FILE_BYTES // (1024 * 1024)} MiB limit; split it or exclude it",
             )
-        max_text = parser.limits.max_text_bytes
-        if file_type in PLAIN_TEXT_TYPES and status.st_size > max_text:
+        if file_type in PLAIN_TEXT_TYPES and status.st_size > max_text_bytes:
             return SkippedItem(
                 uri,
                 f"{path} is {status.st_size // (1024 * 1024)} MiB of text, over the "
-                f"{max_text // (1024 * 1024)} MiB bound for one file; split it, exclude it, or "
+                f"{max_text_bytes // (1024 * 1024)} MiB bound for one file; split it, exclude it, or "
                 "raise AGENTKIT_PARSE_MAX_TEXT_MB",
             )
         content = path.read_bytes()
@@ -248,21 +294,26 @@ def read_file(path: Path, *, relative_path: str, parser: ParserPool | None = Non
         return SkippedItem(uri, f"{path} cannot be read ({error.strerror or error}); check its permissions")
     if not content.strip():
         return SkippedItem(uri, f"{path} is empty")
-    try:
-        parsed = parser.parse(content, file_type=file_type, name=str(path))
-    except UnreadableItemError as error:
-        return SkippedItem(uri, str(error))
-    return Document(
-        uri=uri,
-        title=parsed.title or prettify_stem(path.stem),
-        blocks=parsed.blocks,
-        metadata={
-            "path": relative_path,
-            "size": status.st_size,
-            "mtime": status.st_mtime,
-            "file_type": file_type,
-        },
-    )
+    return _FileBytes(path, relative_path, file_type, status.st_size, status.st_mtime, content)
+
+
+def _parse_batch(files: list[_FileBytes], parser: ParserPool) -> Iterator[Document | SkippedItem]:
+    requests = [ParseRequest(file.content, file.file_type, str(file.path)) for file in files]
+    for file, parsed in zip(files, parser.parse_many(requests), strict=True):
+        if isinstance(parsed, UnreadableItemError):
+            yield SkippedItem(str(file.path), str(parsed))
+            continue
+        yield Document(
+            uri=str(file.path),
+            title=parsed.title or prettify_stem(file.path.stem),
+            blocks=parsed.blocks,
+            metadata={
+                "path": file.relative_path,
+                "size": file.size,
+                "mtime": file.mtime,
+                "file_type": file.file_type,
+            },
+        )
 
 
 def prettify_stem(stem: str) -> str:

@@ -4,14 +4,16 @@ Run as ``python -m connectors.readers.parse_worker LIMITS_JSON`` by `connectors.
 never by hand. At start it caps its own address space (RLIMIT_AS) and disables core dumps; then
 it serves requests one after another on stdin/stdout until stdin closes:
 
-- request: one JSON line ``{"file_type": ..., "name": ..., "size": N, "cpu_seconds": S}``
-  followed by exactly N raw bytes (the file, read by the parent with the user's permissions);
-- answer: one JSON line, ``{"ok": true, "parsed": {...}}`` (see `parsed_to_json`) or
-  ``{"ok": false, "reason": "...", "restart": bool}``.
+- request: one JSON line ``{"files": [{"file_type": ..., "name": ..., "size": N}, ...],
+  "cpu_seconds": S}`` followed by the files' raw bytes, one after the other (read by the parent
+  with the user's permissions);
+- answer: one JSON line ``{"answers": [...]}``, one per file in order: ``{"ok": true,
+  "parsed": {...}}`` (see `parsed_to_json`) or ``{"ok": false, "reason": "..."}``, where the
+  reason ``"memory"`` means the file passed the memory bound.
 
 Before each request the soft CPU limit (RLIMIT_CPU) is moved to "CPU used so far + S", so the
-kernel stops a parse that spins (SIGXCPU). A `MemoryError` is answered with ``restart: true``
-and the worker exits, so the next file gets a fresh process. Anything a library prints goes to
+kernel stops a batch that spins (SIGXCPU). After a `MemoryError` the worker answers the batch
+and exits, so the next file gets a fresh process. Anything a library prints goes to
 stderr, never into the answers: the answers use a private copy of the original stdout.
 """
 
@@ -47,13 +49,20 @@ def main(argv: list[str]) -> int:
         if not header:
             return 0
         request = json.loads(header)
-        content = _read_exactly(requests, int(request["size"]))
-        if content is None:
+        files = request["files"]
+        contents = [_read_exactly(requests, int(file["size"])) for file in files]
+        if any(content is None for content in contents):
             return 0
         _apply_cpu_limit(float(request.get("cpu_seconds", 0)))
-        answer, restart = _answer(content, request, max_text_chars=max_text_chars)
-        del content
-        answers.write(json.dumps(answer, ensure_ascii=False).encode("utf-8") + b"\n")
+        batch: list[dict[str, object]] = []
+        restart = False
+        for index, file in enumerate(files):
+            content = contents[index]
+            contents[index] = None  # let each file's bytes go once read
+            answer, out_of_memory = _answer(content or b"", file, max_text_chars=max_text_chars)
+            batch.append(answer)
+            restart = restart or out_of_memory
+        answers.write(json.dumps({"answers": batch}, ensure_ascii=False).encode("utf-8") + b"\n")
         answers.flush()
         if restart:
             return 0
@@ -68,25 +77,23 @@ def _answer(
             content, file_type=str(request["file_type"]), name=name, max_text_chars=max_text_chars
         )
     except UnreadableItemError as error:
-        return {"ok": False, "reason": str(error), "restart": False}, False
+        return {"ok": False, "reason": str(error)}, False
     except MemoryError:
-        return {"ok": False, "reason": "memory", "restart": True}, True
+        return {"ok": False, "reason": "memory"}, True
     except RecursionError:
         return {
             "ok": False,
             "reason": f"{name} is nested too deeply to parse (a malformed or hostile file); the file was skipped",
-            "restart": False,
         }, False
     except Exception as error:  # a parser bug: report it, keep serving
         return {
             "ok": False,
             "reason": f"{name} could not be parsed ({type(error).__name__}: {error}); the file was skipped",
-            "restart": False,
         }, False
     try:
         return {"ok": True, "parsed": parsed_to_json(parsed)}, False
     except MemoryError:
-        return {"ok": False, "reason": "memory", "restart": True}, True
+        return {"ok": False, "reason": "memory"}, True
 
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:

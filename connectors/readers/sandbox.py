@@ -108,11 +108,12 @@ class _Worker:
         )
         self.pid = self.process.pid
 
-    def send(self, header: dict[str, object], content: bytes) -> None:
+    def send(self, header: dict[str, object], contents: list[bytes]) -> None:
         stdin = self.process.stdin
         assert stdin is not None
         stdin.write(json.dumps(header).encode("utf-8") + b"\n")
-        stdin.write(content)
+        for content in contents:
+            stdin.write(content)
         stdin.flush()
 
     def receive(self, *, deadline: float, max_bytes: int) -> bytes | None:
@@ -176,6 +177,15 @@ class _Worker:
                     pass
 
 
+@dataclass(frozen=True)
+class ParseRequest:
+    """One file to parse: its bytes, its type (see `FILE_TYPES`) and its name for messages."""
+
+    content: bytes
+    file_type: str
+    name: str
+
+
 class ParserPool:
     """Worker processes that parse files under `limits`, reused from one file to the next."""
 
@@ -189,21 +199,31 @@ class ParserPool:
 
     def parse(self, content: bytes, *, file_type: str, name: str) -> ParsedFile:
         """Parse `content` as `file_type` in a worker; `UnreadableItemError` says why not."""
+        [result] = self.parse_many([ParseRequest(content, file_type, name)])
+        if isinstance(result, UnreadableItemError):
+            raise result
+        return result
+
+    def parse_many(self, requests: list[ParseRequest]) -> list[ParsedFile | UnreadableItemError]:
+        """Parse several (small) files in one round trip to a worker, each result in order.
+
+        The bounds apply to the batch as a whole; when the batch passes one, each file is
+        parsed again on its own, so only the file at fault is skipped.
+        """
+        if not requests:
+            return []
         if not self.limits.isolated:
-            return parse_content(
-                content, file_type=file_type, name=name, max_text_chars=self.limits.max_text_bytes
-            )
-        worker = self._take()
-        keep = False
+            return [self._parse_here(request) for request in requests]
+        if len(requests) == 1:
+            return [self._parse_alone(requests[0])]
         try:
-            parsed, keep = self._run(worker, content, file_type=file_type, name=name)
-            return parsed
-        finally:
-            if keep:
-                with self._lock:
-                    self._idle.append(worker)
-            else:
-                worker.kill()
+            results = self._run_on_a_worker(requests)
+        except UnreadableItemError:
+            return [self._parse_alone(request) for request in requests]
+        return [
+            self._parse_alone(request) if isinstance(result, _MemoryBound) else result
+            for result, request in zip(results, requests, strict=True)
+        ]
 
     def close(self) -> None:
         """Stop every idle worker (a busy one stops when its parse returns)."""
@@ -211,6 +231,24 @@ class ParserPool:
             idle, self._idle = self._idle, []
         for worker in idle:
             worker.close()
+
+    def _parse_here(self, request: ParseRequest) -> ParsedFile | UnreadableItemError:
+        try:
+            return parse_content(
+                request.content,
+                file_type=request.file_type,
+                name=request.name,
+                max_text_chars=self.limits.max_text_bytes,
+            )
+        except UnreadableItemError as error:
+            return error
+
+    def _parse_alone(self, request: ParseRequest) -> ParsedFile | UnreadableItemError:
+        try:
+            [result] = self._run_on_a_worker([request])
+        except UnreadableItemError as error:
+            return error
+        return UnreadableItemError(str(result)) if isinstance(result, _MemoryBound) else result
 
     def _take(self) -> _Worker:
         with self._lock:
@@ -224,54 +262,87 @@ class ParserPool:
         self.started_pids.append(worker.pid)
         return worker
 
-    def _run(self, worker: _Worker, content: bytes, *, file_type: str, name: str) -> tuple[ParsedFile, bool]:
-        """(parsed file, whether the worker may be reused); raises `UnreadableItemError`."""
+    def _run_on_a_worker(self, requests: list[ParseRequest]) -> list[ParsedFile | UnreadableItemError]:
+        """Each request's result; raises `UnreadableItemError` when the batch passed a bound.
+
+        A worker that passed a bound, died or answered nonsense is killed, never reused.
+        """
+        worker = self._take()
+        healthy = False
+        try:
+            results, healthy = self._exchange(worker, requests)
+            return results
+        finally:
+            if healthy:
+                with self._lock:
+                    self._idle.append(worker)
+            else:
+                worker.kill()
+
+    def _exchange(
+        self, worker: _Worker, requests: list[ParseRequest]
+    ) -> tuple[list[ParsedFile | UnreadableItemError], bool]:
         limits = self.limits
+        name = requests[0].name if len(requests) == 1 else f"a batch of {len(requests)} files"
         header = {
-            "file_type": file_type,
-            "name": name,
-            "size": len(content),
+            "files": [
+                {"file_type": request.file_type, "name": request.name, "size": len(request.content)}
+                for request in requests
+            ],
             "cpu_seconds": limits.cpu_seconds,
         }
         deadline = time.monotonic() + limits.timeout_seconds
         try:
-            worker.send(header, content)
-            line = worker.receive(deadline=deadline, max_bytes=6 * limits.max_text_bytes + _MEBIBYTE)
+            worker.send(header, [request.content for request in requests])
+            line = worker.receive(
+                deadline=deadline, max_bytes=len(requests) * (6 * limits.max_text_bytes + _MEBIBYTE)
+            )
         except TimeoutError:
-            worker.kill()
             raise UnreadableItemError(
                 f"{name}: parsing took longer than {limits.timeout_seconds:g} s, the bound for one "
                 "file, and was stopped; the file was skipped (raise AGENTKIT_PARSE_TIMEOUT_S if you "
                 "trust it)"
             ) from None
         except ValueError:
-            worker.kill()
             raise UnreadableItemError(
                 f"{name}: the parser answered more text than the {limits.max_text_bytes // _MEBIBYTE} "
                 "MiB bound; the file was skipped"
             ) from None
-        except (BrokenPipeError, OSError):
+        except OSError:  # the worker closed its end: it died
             line = None
         if line is None:
-            raise UnreadableItemError(self._death_reason(worker, name)) from None
+            raise UnreadableItemError(self._death_reason(worker, name))
         try:
             answer = json.loads(line)
         except (ValueError, RecursionError):
             answer = None
-        if not isinstance(answer, dict):
+        answers = answer.get("answers") if isinstance(answer, dict) else None
+        if not isinstance(answers, list) or len(answers) != len(requests):
             raise UnreadableItemError(
                 f"{name}: the parse worker answered something malformed; the file was skipped"
             )
+        results = [
+            self._result(item, name=request.name) for item, request in zip(answers, requests, strict=True)
+        ]
+        return results, not any(isinstance(result, _MemoryBound) for result in results)
+
+    def _result(self, answer: object, *, name: str) -> ParsedFile | UnreadableItemError:
+        if not isinstance(answer, dict):
+            return UnreadableItemError(
+                f"{name}: the parse worker answered something malformed; the file was skipped"
+            )
         if answer.get("ok") is True:
-            return parsed_from_json(answer.get("parsed"), name=name), True
-        if answer.get("reason") == "memory":
-            raise UnreadableItemError(self._memory_reason(name))
+            try:
+                return parsed_from_json(answer.get("parsed"), name=name)
+            except UnreadableItemError as error:
+                return error
         reason = answer.get("reason")
-        raise UnreadableItemError(reason if isinstance(reason, str) else f"{name} could not be parsed")
+        if reason == "memory":
+            return _MemoryBound(self._memory_reason(name))
+        return UnreadableItemError(reason if isinstance(reason, str) else f"{name} could not be parsed")
 
     def _death_reason(self, worker: _Worker, name: str) -> str:
         status = worker.exit_status()
-        worker.kill()
         if status is not None and -status == signal.SIGXCPU:
             return (
                 f"{name}: parsing used more than {self.limits.cpu_seconds:g} s of CPU, the bound for one "
@@ -300,6 +371,10 @@ class ParserPool:
             "bound for one file and was stopped; the file was skipped (raise "
             "AGENTKIT_PARSE_MEMORY_MB if you trust it)"
         )
+
+
+class _MemoryBound(UnreadableItemError):
+    """A file passed the memory bound inside a batch: worth parsing again on its own."""
 
 
 _POOLS: dict[ParseLimits, ParserPool] = {}
