@@ -177,7 +177,9 @@ class CuratedAnswers:
         if not include_removed:
             query = query.where(CuratedAnswerRow.removed_at.is_(None))
         with self._sessions() as session:
-            return [CuratedAnswer.from_row(row) for row in session.scalars(query.order_by(CuratedAnswerRow.id))]
+            return [
+                CuratedAnswer.from_row(row) for row in session.scalars(query.order_by(CuratedAnswerRow.id))
+            ]
 
     def get(self, answer_id: int) -> CuratedAnswer:
         """One curated answer, removed or not."""
@@ -220,7 +222,9 @@ class CuratedAnswers:
 
     # ----- changes -------------------------------------------------------------------------
 
-    def add(self, question: str, answer: str, *, source: str | None = None, by: str | None = None) -> CuratedAnswer:
+    def add(
+        self, question: str, answer: str, *, source: str | None = None, by: str | None = None
+    ) -> CuratedAnswer:
         """Store a new curated answer (its question is embedded now, with the agent's embedder)."""
         return self._add_all([_checked(question, answer, source)], by=by)[0]
 
@@ -375,7 +379,11 @@ def _version_row(row: CuratedAnswerRow, action: str, who: str, when: datetime) -
 
 
 def _checked(question: str, answer: str, source: str | None, *, where: str = "") -> _Entry:
-    question, answer, source = (question or "").strip(), (answer or "").strip(), (source or "").strip() or None
+    question, answer, source = (
+        (question or "").strip(),
+        (answer or "").strip(),
+        (source or "").strip() or None,
+    )
     problem = None
     if not question:
         problem = "the question is empty"
@@ -388,7 +396,9 @@ def _checked(question: str, answer: str, source: str | None, *, where: str = "")
     if problem is None:
         return _Entry(question, answer, source)
     if where:
-        raise CuratedAnswersFileError(f"{where}: {problem}; fix the row and import the file again (nothing was added)")
+        raise CuratedAnswersFileError(
+            f"{where}: {problem}; fix the row and import the file again (nothing was added)"
+        )
     raise InvalidCuratedAnswerError(f"{problem}; a curated answer needs a question and an answer")
 
 
@@ -397,7 +407,9 @@ def _parse_csv(text: str, name: str) -> list[_Entry]:
     try:
         header = next(reader)
     except StopIteration:
-        raise CuratedAnswersFileError(f"{name} is empty; its first line must be the header question,answer,source") from None
+        raise CuratedAnswersFileError(
+            f"{name} is empty; its first line must be the header question,answer,source"
+        ) from None
     except csv.Error as error:
         raise CuratedAnswersFileError(f"{name}, line 1: {error}") from None
     columns = [column.strip().lower() for column in header]
@@ -415,11 +427,16 @@ def _parse_csv(text: str, name: str) -> list[_Entry]:
             if len(values) > len(columns):
                 raise CuratedAnswersFileError(
                     f"{name}, line {line}: {len(values)} values for {len(columns)} columns; "
-                    "quote a value that holds a comma (\"like, this\")"
+                    'quote a value that holds a comma ("like, this")'
                 )
             row = dict(zip(columns, values, strict=False))
             entries.append(
-                _checked(row.get("question", ""), row.get("answer", ""), row.get("source"), where=f"{name}, line {line}")
+                _checked(
+                    row.get("question", ""),
+                    row.get("answer", ""),
+                    row.get("source"),
+                    where=f"{name}, line {line}",
+                )
             )
     except csv.Error as error:
         raise CuratedAnswersFileError(f"{name}, line {reader.line_num}: {error}") from None
