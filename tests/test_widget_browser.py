@@ -369,3 +369,44 @@ def test_full_page_chat_takes_a_typed_key(site: Site, browser) -> None:  # type:
     reply = _wait_for_reply(browser)
     assert reply.find_element(By.CSS_SELECTOR, ".ak-text").text == SHOWN
     assert browser.execute_script(DOM_AUDIT)["img"] == 0
+
+
+def test_widget_greets_and_a_thumb_lands_in_the_feedback_table(  # type: ignore[no-untyped-def]
+    site: Site, browser, isolated_home: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from sqlalchemy import select
+
+    from agentkit.store.models import FeedbackRow, QuestionLogRow
+
+    greeting = "Hi! Ask me anything about the Quillstack API."
+    with AgentKit(home=isolated_home) as kit:  # another process's `agentkit set`, server running
+        kit.get_agent(AGENT).set(greeting=greeting)
+    site.api.generator.enqueue(f"{ANSWER} [1]")
+    browser.get(site.allowed.url + "/")
+    root = _widget(browser)
+    root.find_element(By.CSS_SELECTOR, ".ak-bubble").click()
+    shown = WebDriverWait(browser, WAIT_S).until(lambda d: root.find_elements(By.CSS_SELECTOR, ".ak-greeting"))
+    assert shown[0].text == greeting
+
+    _ask(browser, QUESTION)
+    reply = _wait_for_reply(browser)
+    assert reply.find_element(By.CSS_SELECTOR, ".ak-text").text == SHOWN
+    down = reply.find_element(By.CSS_SELECTOR, ".ak-thumb-down")
+    assert down.get_attribute("aria-label") == "This answer was not helpful"
+    down.click()
+    WebDriverWait(browser, WAIT_S).until(lambda d: root.find_elements(By.CSS_SELECTOR, ".ak-feedback-done"))
+
+    with AgentKit(home=isolated_home) as kit, kit.sessions() as session:
+        (logged,) = session.scalars(select(QuestionLogRow)).all()
+        (feedback,) = session.scalars(select(FeedbackRow)).all()
+    assert (logged.channel, logged.question) == ("widget", QUESTION)
+    assert (feedback.log_id, feedback.rating, feedback.channel) == (logged.id, -1, "widget")
+
+    # The rating is kept with the conversation: after a reload the answer shows it was rated.
+    browser.refresh()
+    root = _widget(browser)
+    root.find_element(By.CSS_SELECTOR, ".ak-bubble").click()
+    assert root.find_elements(By.CSS_SELECTOR, ".ak-thumb-down") == []
+    assert root.find_element(By.CSS_SELECTOR, ".ak-feedback-done").text == "Thanks for your feedback."

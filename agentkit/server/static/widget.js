@@ -71,8 +71,9 @@
     ".ak-sr { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden; clip: rect(0 0 0 0); border: 0; }",
     ".ak-hint { color: #57606a; font-size: 13px; margin: 0 0 12px; }",
     ".ak-feedback { display: flex; align-items: center; gap: 6px; margin: 8px 0 0; font-size: 13px; color: #57606a; white-space: normal; }",
-    ".ak-feedback button { background: #fff; border: 1px solid #c9ced4; border-radius: 6px; padding: 1px 8px; font: inherit; cursor: pointer; }",
-    ".ak-feedback button:hover { background: #eef2fb; }"
+    ".ak-feedback button { background: #fff; border: 1px solid #c9ced4; border-radius: 6px; padding: 2px 8px; line-height: 0; cursor: pointer; }",
+    ".ak-feedback button:hover { background: #eef2fb; }",
+    ".ak-feedback svg { width: 16px; height: 16px; fill: #57606a; vertical-align: middle; }"
   ].join("\n");
 
   function el(tag, className, text) {
@@ -268,6 +269,21 @@
     container.appendChild(box);
   }
 
+  /* A thumb drawn as SVG (no emoji font needed); the down thumb is the up one turned over. */
+  function thumbIcon(down) {
+    var svgNs = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(svgNs, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var shape = document.createElementNS(svgNs, "path");
+    shape.setAttribute("d", "M2 10h4v11H2z M8 10l4-7c1.5 0 2.5 1 2.2 2.6L13.5 9H20c1.2 0 2.1 1.1 1.9 2.3l-1.4 8c-.2 1-1 1.7-2 1.7H8z");
+    if (down) {
+      shape.setAttribute("transform", "rotate(180 12 12)");
+    }
+    svg.appendChild(shape);
+    return svg;
+  }
+
   /* Thumbs up and down under an answer the server logged; the rating is kept with the message. */
   function renderFeedback(container, message) {
     if (!Number.isInteger(message.log_id)) {
@@ -280,10 +296,11 @@
       return;
     }
     box.appendChild(el("span", null, "Helpful?"));
-    [["up", "\ud83d\udc4d", "This answer was helpful"], ["down", "\ud83d\udc4e", "This answer was not helpful"]].forEach(function (choice) {
-      var button = el("button", "ak-thumb ak-thumb-" + choice[0], choice[1]);
+    [["up", "This answer was helpful"], ["down", "This answer was not helpful"]].forEach(function (choice) {
+      var button = el("button", "ak-thumb ak-thumb-" + choice[0]);
       button.type = "button";
-      button.setAttribute("aria-label", choice[2]);
+      button.setAttribute("aria-label", choice[1]);
+      button.appendChild(thumbIcon(choice[0] === "down"));
       button.addEventListener("click", function () {
         sendFeedback(message, choice[0], box);
       });
