@@ -312,3 +312,13 @@ def test_list_questions_joins_feedback(kit: AgentKit, tmp_path: Path) -> None:
         {"rating": -1, "comment": "too short"},
         {"rating": 1, "comment": ""},
     ]
+
+
+def test_a_curated_answer_is_logged_with_its_id(kit: AgentKit, tmp_path: Path) -> None:
+    agent = kettle_agent(kit, tmp_path)
+    curated = agent.curated.add(QUESTION, "Six minutes for a full 4 litres.")
+    answer = agent.ask(QUESTION)
+    assert answer.text == "Six minutes for a full 4 litres."
+    (entry,) = agent.log()
+    assert entry.curated_answer_id == curated.id
+    assert entry.decision.startswith(f"curated answer #{curated.id}")

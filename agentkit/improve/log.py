@@ -272,6 +272,5 @@ def logged(stream: AnswerStream, record: RecordAnswer) -> LoggedStream:
 
 
 def curated_answer_id(trace: AnswerTrace) -> int | None:
-    """The curated answer that replied, when one did (the trace attribute the curated path sets)."""
-    value = getattr(trace, "curated_answer_id", None)
-    return value if isinstance(value, int) else None
+    """The curated answer that replied, when one did."""
+    return trace.curated_answer_id
