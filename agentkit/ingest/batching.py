@@ -2,10 +2,12 @@
 
 A sync reads its source as a stream and commits in batches (see `agentkit.ingest.pipeline`), so a
 killed `add` or `sync` keeps what it finished. Each commit also rewrites the agent's index file,
-whose cost grows with the index; so a batch is committed only once the work gathered since the
-last commit is at least `OVERHEAD_FACTOR` times what that commit cost (when it cost more than
-`NEGLIGIBLE_COMMIT_S`), which keeps commits to a small share of a long sync however large the index. A batch that has gathered `MEMORY_FACTOR`
-times the chunk bound commits regardless, so memory stays bounded.
+whose cost grows with the index; so a batch is committed once it holds N documents (or
+`DEFAULT_CHUNKS` chunks) and also at least `MIN_GROWTH` of the chunks the agent holds, which keeps
+the rewrites to a bounded share of a long sync however large the index, or once T seconds of
+work have gathered, so a kill loses at most that much. A batch that has gathered `MEMORY_FACTOR`
+times the chunk bound commits regardless, so memory stays bounded. The rule reads no clock but
+T's, so a slow commit on a loaded machine does not change how the next batches are cut.
 
 The settings come from the environment: `AGENTKIT_SYNC_BATCH_DOCUMENTS` (default 200) and
 `AGENTKIT_SYNC_BATCH_SECONDS` (default 30).
@@ -23,9 +25,7 @@ SECONDS_VARIABLE = "AGENTKIT_SYNC_BATCH_SECONDS"
 DEFAULT_DOCUMENTS = 200
 DEFAULT_SECONDS = 30.0
 DEFAULT_CHUNKS = 4000
-OVERHEAD_FACTOR = 3.0
-# Commits cheaper than this never make a batch wait: a small index is cheap to rewrite.
-NEGLIGIBLE_COMMIT_S = 0.25
+MIN_GROWTH = 1 / 50
 MEMORY_FACTOR = 4
 
 
@@ -43,16 +43,15 @@ class Batching:
         seconds = _setting(SECONDS_VARIABLE, DEFAULT_SECONDS, "30")
         return cls(documents=max(1, int(documents)), seconds=seconds)
 
-    def due(self, *, documents: int, chunks: int, waited_s: float, last_commit_s: float) -> bool:
+    def due(self, *, documents: int, chunks: int, waited_s: float, index_chunks: int) -> bool:
         """Commit now? `documents`/`chunks` are gathered and not committed, `waited_s` the work
-        since the last commit, `last_commit_s` what that commit's writes cost."""
+        since the last commit, `index_chunks` the chunks the agent's index holds."""
         if documents == 0:
             return False
-        if chunks >= MEMORY_FACTOR * self.chunks:
+        if chunks >= MEMORY_FACTOR * self.chunks or waited_s >= self.seconds:
             return True
-        if last_commit_s > NEGLIGIBLE_COMMIT_S and waited_s < OVERHEAD_FACTOR * last_commit_s:
-            return False
-        return documents >= self.documents or chunks >= self.chunks or waited_s >= self.seconds
+        full = documents >= self.documents or chunks >= self.chunks
+        return full and chunks >= MIN_GROWTH * index_chunks
 
 
 def _setting(variable: str, default: float, example: str) -> float:

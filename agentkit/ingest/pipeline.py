@@ -117,7 +117,7 @@ def sync_source(
                 documents=len(pending.planned),
                 chunks=pending.chunks,
                 waited_s=time.perf_counter() - writer.last_commit_end + writer.last_embed_s,
-                last_commit_s=writer.last_commit_s,
+                index_chunks=writer.index_chunks,
             ):
                 writer.commit(pending, vanished_ids=[], final=False)
                 pending = _Pending()
@@ -205,7 +205,8 @@ class _BatchWriter:
         self.progress = progress
         self.source_id = report.source_id
         self.last_commit_end = time.perf_counter()
-        self.last_commit_s = 0.0
+        with sessions() as session:
+            self.index_chunks = _agent_chunk_count(session, agent_id)
         self.last_embed_s = 0.0
 
     def commit(self, pending: _Pending, *, vanished_ids: list[int], final: bool) -> None:
@@ -281,7 +282,20 @@ class _BatchWriter:
                 )
         _add_timing(report, "index", time.perf_counter() - index_step)
         self.last_commit_end = time.perf_counter()
-        self.last_commit_s = self.last_commit_end - step
+        self.index_chunks += len(added_ids) - len(removed_chunk_ids)
+
+
+def _agent_chunk_count(session: Session, agent_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ChunkRow)
+            .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
+            .join(SourceRow, DocumentRow.source_id == SourceRow.id)
+            .where(SourceRow.agent_id == agent_id)
+        )
+        or 0
+    )
 
 
 def _add_timing(report: SourceSyncReport, name: str, seconds: float) -> None:
