@@ -453,9 +453,12 @@ class Agent:
                 session, self.id, since=since, unanswered=unanswered, channel=channel, limit=limit
             )
 
-    def purge_log(self) -> int:
-        """Remove the logged questions older than the agent's retention; how many went."""
+    def purge_log(self, *, everything: bool = False) -> int:
+        """Remove the logged questions older than the agent's retention (with `everything`,
+        all of them); how many went."""
         with self._kit.sessions() as session, session.begin():
+            if everything:
+                return question_log.purge_all(session, self.id)
             keep_log = session.scalar(select(AgentRow.keep_log).where(AgentRow.id == self.id))
             return question_log.purge_expired(session, self.id, keep_log or question_log.RETENTION_FOREVER)
 

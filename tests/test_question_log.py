@@ -242,6 +242,9 @@ def test_log_purge_removes_expired_rows_and_says_how_many(cli_agent: CliRunner, 
     purged = runner.invoke(cli, ["log", "purge", "demo"])
     assert purged.exit_code == 0 and "Removed 2 logged questions of demo (keep-log 7d)." in purged.output
     assert len(json.loads(runner.invoke(cli, ["log", "demo", "--json"]).output)) == 1
+    everything = runner.invoke(cli, ["log", "purge", "demo", "--all"])
+    assert everything.exit_code == 0 and "Removed 1 logged question of demo" in everything.output
+    assert json.loads(runner.invoke(cli, ["log", "demo", "--json"]).output) == []
 
 
 # ----- the server --------------------------------------------------------------------------

@@ -63,11 +63,12 @@ def list_log(
 
 @log.command("purge")
 @click.argument("name")
+@click.option("--all", "everything", is_flag=True, help="Remove every logged question, whatever their age.")
 @click.pass_context
-def purge_log(ctx: click.Context, name: str) -> None:
+def purge_log(ctx: click.Context, name: str, everything: bool) -> None:
     """Remove the logged questions older than the agent's retention (`agentkit set --keep-log`)."""
     agent = kit_of(ctx).get_agent(name)
-    removed = agent.purge_log()
+    removed = agent.purge_log(everything=everything)
     click.echo(
         f"Removed {removed} logged question{'s' if removed != 1 else ''} of {agent.name} (keep-log {agent.keep_log})."
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from agentkit.answering.pipeline import AnswerPieces, AnswerStream, AnswerTrace
@@ -82,16 +82,25 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
 def purge_expired(session: Session, agent_id: int, keep_log: str) -> int:
     """Delete the agent's log rows older than its retention; how many went.
 
-    "off" removes nothing that is there (switching the log off stops writing; `agentkit log
-    purge` after it empties the log only when a window says so).
+    "forever" and "off" remove nothing: switching the log off stops new writes and leaves what
+    is there (`purge_all` empties it).
     """
     days = parse_retention(keep_log)
     if days is None or days == "off":
         return 0
     cutoff = utc_now() - timedelta(days=days)
+    return _delete(session, agent_id, QuestionLogRow.asked_at < cutoff)
+
+
+def purge_all(session: Session, agent_id: int) -> int:
+    """Delete every logged question of the agent (their feedback goes with them); how many went."""
+    return _delete(session, agent_id)
+
+
+def _delete(session: Session, agent_id: int, *conditions: ColumnElement[bool]) -> int:
     result = session.execute(
         delete(QuestionLogRow)
-        .where(QuestionLogRow.agent_id == agent_id, QuestionLogRow.asked_at < cutoff)
+        .where(QuestionLogRow.agent_id == agent_id, *conditions)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
