@@ -27,9 +27,8 @@ from agentkit.improve import feedback as feedback_store
 from agentkit.improve import log as question_log
 from agentkit.improve.curated import CuratedAnswers
 from agentkit.improve.stats import Stats, compute_stats
-from agentkit.index.files import AgentIndexFiles
-from agentkit.index.locking import agent_write_lock, write_lock_timeout_s
 from agentkit.index.maintenance import bring_index_up_to_date, diagnose, reindex_agent
+from agentkit.index.stores import open_agent_index, writer_lock
 from agentkit.ingest.pipeline import (
     SourceSpec,
     SourceSyncReport,
@@ -55,9 +54,10 @@ from connectors.records import (
 if TYPE_CHECKING:
     from agentkit.conversation import Conversation
     from agentkit.evaluation import EvaluationItem, EvaluationReport, QuestionResult
-    from agentkit.index.files import AgentIndexFiles
+    from agentkit.index.agent_index import AgentIndex
     from agentkit.index.maintenance import DoctorReport, ReindexReport
     from agentkit.kit import AgentKit
+    from agentkit.models.embedders import Embedder
 
 
 @dataclass(frozen=True)
@@ -605,6 +605,7 @@ class Agent:
                 agent_id=self.id,
                 folder=self._kit.index_folder(self.index_key),
                 load_embedder=self._kit.embedder,
+                index=self._index_files(),
             )
 
     def reindex(self, *, embedder: str | None = None, progress: bool = False) -> ReindexReport:
@@ -622,12 +623,7 @@ class Agent:
                 agent_id=self.id,
                 embedder_id=embedder_id,
                 embedder=model,
-                index_files=AgentIndexFiles(
-                    self._kit.index_folder(self.index_key),
-                    agent_name=self.name,
-                    embedder_id=model.embedder_id,
-                    dimension=model.dimension,
-                ),
+                index_files=self._index_files(model),
                 progress=progress,
             )
         self.embedder_id = embedder_id
@@ -657,16 +653,22 @@ class Agent:
     # ----- internals -----------------------------------------------------------------------
 
     def _write_lock(self) -> AbstractContextManager[None]:
-        """The agent's writer lock (see `agentkit.index.locking`)."""
-        return agent_write_lock(
-            self._kit.lock_path(self.index_key), agent_name=self.name, timeout_s=write_lock_timeout_s()
+        """The agent's writer lock (see `agentkit.index.stores.writer_lock`)."""
+        return writer_lock(
+            self._kit.sessions,
+            agent_id=self.id,
+            agent_name=self.name,
+            lock_path=self._kit.lock_path(self.index_key),
         )
 
-    def _index_files(self) -> AgentIndexFiles:
-        embedder = self._kit.embedder(self.embedder_id)
-        return AgentIndexFiles(
-            self._kit.index_folder(self.index_key),
+    def _index_files(self, embedder: Embedder | None = None) -> AgentIndex:
+        """The agent's index (files or pgvector, see `agentkit.index.stores`)."""
+        embedder = embedder or self._kit.embedder(self.embedder_id)
+        return open_agent_index(
+            self._kit.sessions,
+            agent_id=self.id,
             agent_name=self.name,
+            folder=self._kit.index_folder(self.index_key),
             embedder_id=embedder.embedder_id,
             dimension=embedder.dimension,
         )

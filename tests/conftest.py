@@ -14,6 +14,8 @@ from agentkit import AgentKit, Generator
 from agentkit.models.registry import generators
 from tests.fakes import FakeEmbedder, ScriptedGenerator
 
+pytest_plugins = ["tests.pg_fixtures"]  # pg_server, pgvector_url, index_store
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 DEMO_DATA = REPO_ROOT / "data"

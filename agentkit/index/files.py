@@ -25,31 +25,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from agentkit.errors import IndexCorruptError, IndexMismatchError, IndexNeedsRepairError, LexicalIndexError
+from agentkit.index.agent_index import AgentIndex, IndexSnapshot, IndexUpdate, MemorySnapshot
 from agentkit.index.base import IndexManifest, VectorBackend, read_manifest
 from agentkit.index.lexical import LexicalIndex
 from agentkit.index.registry import index_backend, index_backends
 from agentkit.ingest.chunking import CHUNKER_VERSION, text_for_embedding
 from agentkit.plugins import PluginError
-from agentkit.store.models import ChunkRow, DocumentRow, SourceRow
+from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow
 
 if TYPE_CHECKING:
     import numpy as np
 
 LEXICAL_FILE = "lexical.npz"
-
-
-@dataclass(frozen=True)
-class IndexUpdate:
-    """One committed change to an agent's chunks, to apply to its indexes."""
-
-    removed_ids: list[int]
-    added_ids: list[int]
-    added_vectors: np.ndarray
-    added_texts: list[str]
 
 
 @dataclass(frozen=True)
@@ -87,6 +78,26 @@ def read_agent_vectors(session: Session, agent_id: int, dimension: int) -> tuple
     return ids, vectors_from_bytes([row[1] for row in rows], dimension)
 
 
+def check_stored_dimension(
+    session: Session, *, agent_id: int, expected: IndexManifest, agent_name: str
+) -> None:
+    """Refuse to write when the agent's stored vectors are not of its embedder's dimension."""
+    stored_size = session.scalar(
+        select(func.length(ChunkRow.embedding))
+        .select_from(ChunkRow)
+        .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
+        .join(SourceRow, DocumentRow.source_id == SourceRow.id)
+        .where(SourceRow.agent_id == agent_id)
+        .limit(1)
+    )
+    if stored_size is not None and stored_size != expected.dimension * 4:
+        raise IndexNeedsRepairError(
+            f"the chunks of agent {agent_name!r} hold vectors of dimension {stored_size // 4} but its "
+            f"embedder {expected.embedder_id!r} makes {expected.dimension}; nothing was changed. "
+            f"Run `agentkit reindex {agent_name}` to embed them again"
+        )
+
+
 def read_agent_chunk_texts(session: Session, agent_id: int) -> tuple[list[int], list[str]]:
     """(chunk ids, texts as the embedder and the lexical index see them) of the agent, from SQL."""
     rows = session.execute(
@@ -103,7 +114,10 @@ def read_agent_chunk_texts(session: Session, agent_id: int) -> tuple[list[int], 
     return [row[0] for row in rows], texts
 
 
-class AgentIndexFiles:
+__all__ = ["AgentIndexFiles", "IndexUpdate", "LoadedIndex"]
+
+
+class AgentIndexFiles(AgentIndex):
     """The index folder of one agent and the rules for reading and writing it."""
 
     def __init__(
@@ -127,6 +141,65 @@ class AgentIndexFiles:
             index_version=0,
             backend=self.backend.name,
         )
+        # What the last snapshot loaded, kept while SQL's version stays the same.
+        self._vectors: tuple[int, VectorBackend] | None = None
+        self._lexical: tuple[int, LexicalIndex] | None = None
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    def snapshot(self, session: Session, *, agent_id: int, index_version: int) -> IndexSnapshot:
+        def vectors() -> VectorBackend:
+            if self._vectors is None or self._vectors[0] != index_version:
+                loaded = self.load(session, agent_id=agent_id, index_version=index_version)
+                self._vectors = (index_version, loaded.vectors)
+            return self._vectors[1]
+
+        def lexical() -> LexicalIndex:
+            if self._lexical is None or self._lexical[0] != index_version:
+                found = self.load_lexical(session, agent_id=agent_id, index_version=index_version)
+                self._lexical = (index_version, found)
+            return self._lexical[1]
+
+        return MemorySnapshot(vectors, lexical)
+
+    def rebuild(self, session: Session, *, agent_id: int, index_version: int) -> None:
+        self.rebuild_and_save(session, agent_id=agent_id, index_version=index_version)
+
+    def bring_up_to_date(self, sessions: sessionmaker[Session], *, agent_id: int) -> bool:
+        """Refuse an index of another embedder; save one rebuilt from SQL when the file is
+        missing, damaged, behind SQL or written by another backend. True when rebuilt."""
+        expected = self.expected
+        name = self.agent_name
+        with sessions() as session, session.begin():
+            version = session.scalar(select(AgentRow.index_version).where(AgentRow.id == agent_id))
+            assert version is not None
+            try:
+                manifest = self.manifest()
+            except IndexCorruptError:
+                manifest = None  # a damaged manifest says nothing; SQL has everything
+            if manifest is not None and not manifest.describes_same_space(expected):
+                raise IndexNeedsRepairError(
+                    f"the index of agent {name!r} was built with embedder {manifest.embedder_id!r} "
+                    f"(dimension {manifest.dimension}, chunker {manifest.chunker_version}) but the agent "
+                    f"now uses {expected.embedder_id!r} (dimension {expected.dimension}, chunker "
+                    f"{expected.chunker_version}); nothing was changed. Run `agentkit reindex {name}` "
+                    "to embed its chunks again with the agent's embedder"
+                )
+            check_stored_dimension(session, agent_id=agent_id, expected=expected, agent_name=name)
+            if (
+                manifest is not None
+                and manifest.index_version == version
+                and manifest.backend == expected.backend
+            ):
+                try:
+                    self.load(session, agent_id=agent_id, index_version=version)
+                    return False
+                except IndexNeedsRepairError:
+                    pass  # a damaged file: SQL holds every vector, so rebuild it without embedding
+            self.rebuild_and_save(session, agent_id=agent_id, index_version=version)
+            return True
 
     def manifest(self) -> IndexManifest | None:
         return read_manifest(self.folder)
@@ -150,8 +223,7 @@ class AgentIndexFiles:
             vectors, manifest = self.backend.load(self.folder, self.expected)
         except IndexMismatchError as error:
             raise IndexNeedsRepairError(
-                f"{error}. Run `agentkit reindex {self.agent_name}` to rebuild it with the "
-                "agent's embedder."
+                f"{error}. Run `agentkit reindex {self.agent_name}` to rebuild it with the agent's embedder."
             ) from error
         except IndexCorruptError as error:
             raise self._repair_error(str(error)) from error

@@ -24,12 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from agentkit.errors import EmbedderError, IndexCorruptError, IndexNeedsRepairError, InvalidSettingError
+from agentkit.index.agent_index import AgentIndex
 from agentkit.index.base import IndexManifest, read_manifest
 from agentkit.index.files import AgentIndexFiles
+from agentkit.index.pg_schema import PGVECTOR, vector_table
+from agentkit.index.pgvector import PgVectorIndex
 from agentkit.index.registry import configured_backend_name, index_backend
 from agentkit.ingest.chunking import CHUNKER_VERSION, text_for_embedding
 from agentkit.plugins import PluginError
@@ -122,10 +125,15 @@ def diagnose(
     folder: Path,
     load_embedder: Callable[[str], Embedder],
     backend: str | None = None,
+    index: AgentIndex | None = None,
 ) -> DoctorReport:
     """Check the agent's index against SQL. `load_embedder(embedder_id)` gives its embedder;
-    `backend` is the vector backend the agent should use (default: `AGENTKIT_INDEX_BACKEND`'s)."""
+    `backend` is the vector backend the agent should use (default: `AGENTKIT_INDEX_BACKEND`'s);
+    `index`, when it is the agent's pgvector index, is checked in the database instead."""
     import numpy as np
+
+    if isinstance(index, PgVectorIndex):
+        return diagnose_pgvector(sessions, agent_id=agent_id, index=index)
 
     with sessions() as session, session.begin():
         agent = session.get(AgentRow, agent_id)
@@ -234,6 +242,51 @@ def diagnose(
     return report
 
 
+def diagnose_pgvector(
+    sessions: sessionmaker[Session], *, agent_id: int, index: PgVectorIndex
+) -> DoctorReport:
+    """Check a pgvector index: built for the agent's embedder, one vector and one length row
+    per chunk (foreign keys make extra rows impossible)."""
+    with sessions() as session, session.begin():
+        agent = session.get(AgentRow, agent_id)
+        assert agent is not None
+        chunk_count = int(session.scalar(_agent_chunks(select(func.count()), agent_id)) or 0)
+        report = DoctorReport(
+            agent=agent.name,
+            embedder_id=agent.embedder_id,
+            sql_index_version=agent.index_version,
+            sql_chunks=chunk_count,
+            index_backend=PGVECTOR,
+        )
+        try:
+            built = index.is_built(session, agent_id)
+        except IndexNeedsRepairError as error:
+            report.problems.append(str(error))
+            return report
+        if not built:
+            if chunk_count:
+                report.problems.append(
+                    f"the pgvector index is not built (searches read every vector from the database); "
+                    f"run `agentkit sync {agent.name}` or `agentkit index move {agent.name} --to pgvector`"
+                )
+            else:
+                report.notes.append("no pgvector index yet; the agent has no chunks")
+            return report
+        report.index_file_version = agent.index_version
+        report.index_embedder_id = index.expected.embedder_id
+        report.index_dimension = index.expected.dimension
+        report.index_chunker_version = index.expected.chunker_version
+        vectors = int(session.scalar(text(f"SELECT count(*) FROM {vector_table(agent_id)}")) or 0)
+        report.index_vectors = vectors
+        report.missing_from_index = chunk_count - vectors
+        if report.missing_from_index:
+            report.problems.append(
+                f"{report.missing_from_index} chunk rows have no vector in the pgvector index; run "
+                f"`agentkit index move {agent.name} --to pgvector` to build it again"
+            )
+    return report
+
+
 def _check_manifest(
     report: DoctorReport,
     manifest: IndexManifest,
@@ -317,51 +370,15 @@ def _agent_chunks(statement: Any, agent_id: int) -> Any:
 
 
 def bring_index_up_to_date(
-    sessions: sessionmaker[Session], *, agent_id: int, index_files: AgentIndexFiles
+    sessions: sessionmaker[Session], *, agent_id: int, index_files: AgentIndex
 ) -> bool:
-    """Before a write: refuse a foreign index; save one rebuilt from SQL if it lags or is damaged.
+    """Before a write: refuse a foreign index; rebuild one from SQL if it lags or is damaged.
 
-    Returns True when the index file was rebuilt from SQL.
+    Returns True when the index was rebuilt from SQL.
     """
-    remove_stale_temporary_files(index_files.folder)
-    expected = index_files.expected
-    name = index_files.agent_name
-    with sessions() as session, session.begin():
-        version = session.scalar(select(AgentRow.index_version).where(AgentRow.id == agent_id))
-        assert version is not None
-        try:
-            manifest = index_files.manifest()
-        except IndexCorruptError:
-            manifest = None  # a damaged manifest says nothing; SQL has everything
-        if manifest is not None and not manifest.describes_same_space(expected):
-            raise IndexNeedsRepairError(
-                f"the index of agent {name!r} was built with embedder {manifest.embedder_id!r} "
-                f"(dimension {manifest.dimension}, chunker {manifest.chunker_version}) but the agent "
-                f"now uses {expected.embedder_id!r} (dimension {expected.dimension}, chunker "
-                f"{expected.chunker_version}); nothing was changed. Run `agentkit reindex {name}` "
-                "to embed its chunks again with the agent's embedder"
-            )
-        stored_size = session.scalar(
-            _agent_chunks(select(func.length(ChunkRow.embedding)), agent_id).limit(1)
-        )
-        if stored_size is not None and stored_size != expected.dimension * 4:
-            raise IndexNeedsRepairError(
-                f"the chunks of agent {name!r} hold vectors of dimension {stored_size // 4} but its "
-                f"embedder {expected.embedder_id!r} makes {expected.dimension}; nothing was changed. "
-                f"Run `agentkit reindex {name}` to embed them again"
-            )
-        if (
-            manifest is not None
-            and manifest.index_version == version
-            and manifest.backend == expected.backend
-        ):
-            try:
-                index_files.load(session, agent_id=agent_id, index_version=version)
-                return False
-            except IndexNeedsRepairError:
-                pass  # a damaged file: SQL holds every vector, so rebuild it without embedding
-        index_files.rebuild_and_save(session, agent_id=agent_id, index_version=version)
-        return True
+    if isinstance(index_files, AgentIndexFiles):
+        remove_stale_temporary_files(index_files.folder)
+    return index_files.bring_up_to_date(sessions, agent_id=agent_id)
 
 
 def reindex_agent(
@@ -370,7 +387,7 @@ def reindex_agent(
     agent_id: int,
     embedder_id: str,
     embedder: Embedder,
-    index_files: AgentIndexFiles,
+    index_files: AgentIndex,
     progress: bool = False,
 ) -> ReindexReport:
     """Embed every chunk again with `embedder` and store it as the agent's embedder.
@@ -400,7 +417,7 @@ def reindex_agent(
         agent.embedder_id = embedder_id
         agent.index_version = new_version = agent.index_version + 1
     with sessions() as session, session.begin():
-        index_files.rebuild_and_save(session, agent_id=agent_id, index_version=new_version)
+        index_files.rebuild(session, agent_id=agent_id, index_version=new_version)
     return ReindexReport(
         agent=index_files.agent_name,
         embedder_id=embedder_id,

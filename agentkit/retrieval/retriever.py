@@ -28,9 +28,7 @@ from agentkit.store.models import AgentRow, ChunkRow, DocumentRow
 if TYPE_CHECKING:
     import numpy as np
 
-    from agentkit.index.base import VectorBackend
-    from agentkit.index.files import AgentIndexFiles
-    from agentkit.index.lexical import LexicalIndex
+    from agentkit.index.agent_index import AgentIndex
     from agentkit.models.embedders import Embedder
 
 SEARCH_MODES = ("hybrid", "dense", "lexical")
@@ -38,16 +36,13 @@ DEFAULT_SEARCH_MODE = "hybrid"
 
 
 class Retriever:
-    """Searches one agent's chunks; keeps the loaded indexes while SQL's version stays the same."""
+    """Searches one agent's chunks through its index (`agentkit.index.agent_index.AgentIndex`),
+    which keeps what it loaded while SQL's version stays the same."""
 
-    def __init__(self, *, agent_id: int, embedder: Embedder, index_files: AgentIndexFiles) -> None:
+    def __init__(self, *, agent_id: int, embedder: Embedder, index_files: AgentIndex) -> None:
         self.agent_id = agent_id
         self.embedder = embedder
         self.index_files = index_files
-        self._vectors: VectorBackend | None = None
-        self._version: int | None = None
-        self._lexical: LexicalIndex | None = None
-        self._lexical_version: int | None = None
 
     def search(
         self, session: Session, query: str, *, k: int, mode: str = DEFAULT_SEARCH_MODE
@@ -61,25 +56,25 @@ class Retriever:
             return []
         begin_snapshot(session)
         version = self._sql_version(session)
+        index = self.index_files.snapshot(session, agent_id=self.agent_id, index_version=version)
         if mode == "lexical":
-            lexical = self._lexical_search(session, version, query, k)
+            lexical = index.lexical(query, k)
             return hits_for_chunks(session, lexical, lexical_scores=dict(lexical))
-        vectors = self._current_vectors(session, version)
-        if len(vectors) == 0:
+        if index.vector_count() == 0:
             return []
         query_vector = self.embedder.embed_query(query)
         if mode == "dense":
-            dense = vectors.nearest(query_vector, k)
+            dense = index.dense(query_vector, k)
             return hits_for_chunks(session, dense, dense_scores=dict(dense))
         depth = max(k, FUSION_CANDIDATES)
-        dense = vectors.nearest(query_vector, depth)
-        lexical = self._lexical_search(session, version, query, depth)
+        dense = index.dense(query_vector, depth)
+        lexical = index.lexical(query, depth)
         fused = fuse_rankings(dense, lexical, k=k)
         # Complete the component scores of chunks only one side ranked: exact cosine and BM25.
         lexical_scores = dict(lexical)
         unscored = [c.chunk_id for c in fused if c.chunk_id not in lexical_scores]
-        if unscored and self._lexical is not None:
-            lexical_scores.update(self._lexical.score_chunks(query, unscored))
+        if unscored:
+            lexical_scores.update(index.lexical_scores(query, unscored))
         return hits_for_chunks(
             session,
             [(candidate.chunk_id, candidate.score) for candidate in fused],
@@ -92,22 +87,6 @@ class Retriever:
         version = session.scalar(select(AgentRow.index_version).where(AgentRow.id == self.agent_id))
         assert version is not None
         return version
-
-    def _lexical_search(
-        self, session: Session, version: int, query: str, depth: int
-    ) -> list[tuple[int, float]]:
-        if self._lexical is None or self._lexical_version != version:
-            self._lexical = self.index_files.load_lexical(
-                session, agent_id=self.agent_id, index_version=version
-            )
-            self._lexical_version = version
-        return self._lexical.search(query, depth)
-
-    def _current_vectors(self, session: Session, version: int) -> VectorBackend:
-        if self._vectors is None or self._version != version:
-            loaded = self.index_files.load(session, agent_id=self.agent_id, index_version=version)
-            self._vectors, self._version = loaded.vectors, version
-        return self._vectors
 
 
 def begin_snapshot(session: Session) -> None:

@@ -1,0 +1,35 @@
+"""pgvector: the tables that hold agents' vectors and BM25 postings inside PostgreSQL.
+
+Only on PostgreSQL whose server has the `vector` extension available (pgvector): there it
+creates the extension and the shared tables of `agentkit.index.pgvector`. On SQLite, and on a
+PostgreSQL server without pgvector, it changes nothing (agents keep their index files); install
+pgvector on the server and run `agentkit index move NAME --to pgvector`, which creates them.
+
+Each agent on pgvector also gets its own vector table, `agentkit_vectors_<agent id>`, with a
+`vector(N)` column of its embedder's dimension; those are created at run time.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-01
+"""
+
+from agentkit.index.pg_schema import create_pgvector_schema, drop_pgvector_schema, vector_extension_available
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    connection = op.get_bind()
+    if connection.dialect.name != "postgresql" or not vector_extension_available(connection):
+        return
+    create_pgvector_schema(connection)
+
+
+def downgrade() -> None:
+    connection = op.get_bind()
+    if connection.dialect.name == "postgresql":
+        drop_pgvector_schema(connection)
