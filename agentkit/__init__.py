@@ -44,12 +44,14 @@ _EXPORTS: dict[str, str] = {
     "EmbedderError": "agentkit.errors",
     "EvaluationFileError": "agentkit.errors",
     "FailedItem": "agentkit.ingest.pipeline",
+    "FeedbackTargetNotFoundError": "agentkit.errors",
     "GenerationSettings": "agentkit.models.generators",
     "Generator": "agentkit.models.generators",
     "GeneratorError": "agentkit.errors",
     "HashingEmbedder": "agentkit.models.embedders",
     "IndexNeedsRepairError": "agentkit.errors",
     "InvalidSettingError": "agentkit.errors",
+    "LogEntry": "agentkit.improve.log",
     "ModelSpecError": "agentkit.errors",
     "PromptError": "agentkit.errors",
     "ReindexReport": "agentkit.index.maintenance",
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
         ConversationNotFoundError,
         EmbedderError,
         EvaluationFileError,
+        FeedbackTargetNotFoundError,
         GeneratorError,
         IndexNeedsRepairError,
         InvalidSettingError,
@@ -85,6 +88,7 @@ if TYPE_CHECKING:
         SearchError,
         SourceNotFoundError,
     )
+    from agentkit.improve.log import LogEntry
     from agentkit.index.base import VectorBackend
     from agentkit.index.maintenance import DoctorReport, ReindexReport
     from agentkit.ingest.chunking import ChunkingSettings
@@ -118,12 +122,14 @@ __all__ = [
     "EmbedderError",
     "EvaluationFileError",
     "FailedItem",
+    "FeedbackTargetNotFoundError",
     "GenerationSettings",
     "Generator",
     "GeneratorError",
     "HashingEmbedder",
     "IndexNeedsRepairError",
     "InvalidSettingError",
+    "LogEntry",
     "ModelSpecError",
     "PromptError",
     "ReindexReport",
