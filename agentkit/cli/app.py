@@ -14,6 +14,7 @@ import click
 import agentkit
 from agentkit.answering.grounding import DEFAULT_GROUNDING_MODE, GROUNDING_MODES
 from agentkit.answering.persona import ANSWER_LENGTHS, STYLES
+from agentkit.cli.answers import answers
 from agentkit.cli.chat import format_sources, run_chat
 from agentkit.cli.context import kit_of, open_kit
 from agentkit.cli.log import log
@@ -348,6 +349,7 @@ for command in (serve, keys):
     cli.add_command(command)
 cli.add_command(log)
 cli.add_command(stats)
+cli.add_command(answers)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import agentkit
 from agentkit.kit import AgentKit
-from agentkit.server import native_api, openai_api, widget
+from agentkit.server import curated_api, native_api, openai_api, widget
 from agentkit.server.access import ServerState, same_origin, server_state
 from agentkit.server.http_errors import http_error, type_for_status
 from agentkit.server.keys import normalize_origin
@@ -66,6 +66,7 @@ def create_app(kit: AgentKit, *, settings: ServerSettings | None = None) -> Fast
     app.middleware("http")(_edge)
     app.include_router(openai_api.router)
     app.include_router(native_api.router)
+    app.include_router(curated_api.router)
     app.include_router(widget.router)
 
     @app.get("/healthz", tags=["health"])
