@@ -19,7 +19,14 @@ from click.testing import CliRunner
 
 from agentkit import AgentKit
 from agentkit.cli.app import cli
-from agentkit.improve.gaps import UnansweredQuestion, cluster, find_gaps, label_terms
+from agentkit.improve.gaps import (
+    UnansweredQuestion,
+    cluster,
+    common_words,
+    find_gaps,
+    label_terms,
+    without_words,
+)
 from agentkit.improve.report import render_report
 from agentkit.improve.stats import compute_stats, percentile
 from agentkit.store.models import (
@@ -226,6 +233,25 @@ def test_label_terms_skip_question_words() -> None:
         "reset",
         "password",
     ]
+
+
+def test_words_every_topic_shares_are_left_out() -> None:
+    topics = ("install", "upgrade", "backup", "export", "license")
+    asked = [f"How do I {topic} Quillstack on server {n}?" for topic in topics for n in range(5)]
+    assert common_words(asked) == {"quillstack", "server"}  # in 25 of 25; each topic in 5 (20%)
+    assert common_words(asked[:10]) == frozenset()  # too few questions to tell
+    common = frozenset({"quillstack"})
+    assert without_words("Does Quillstack run on a Raspberry Pi?", common) == "Does run on a Raspberry Pi?"
+    assert without_words("What is Quillstack?", common) == "What is Quillstack?"  # nothing else would remain
+    seen: list[str] = []
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        seen.extend(texts)
+        return _embed_fake(texts)
+
+    gaps = find_gaps(["Quillstack password reset?", "Reset the Quillstack password"], embed, common=common)
+    assert seen == ["password reset?", "Reset the password"]
+    assert "quillstack" not in gaps[0].terms and gaps[0].examples[0] == "Quillstack password reset?"
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@ on cosine similarity: the two most alike groups merge, again and again, until no
 least `threshold` alike. Average linkage: how alike two groups are is the mean similarity of
 their questions' pairs, so a large group does not swallow its neighbours. The result depends only on the questions and their order, never on chance.
 
-Exact repeats (same words, case and spacing aside) are counted once when clustering and weigh
+Words found in a large share of everything the agent was asked (its product's name) are left
+out before embedding: every topic shares them. Exact repeats (same words, case and spacing aside) are counted once when clustering and weigh
 as many questions as they were asked. Each topic gets a label (its most frequent content
 words) and up to three examples: the most asked, closest to the topic's centre first.
 """
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
 DEFAULT_THRESHOLD = 0.4
 MAX_EXAMPLES = 3
 LABEL_WORDS = 3
+# A content word in at least this share of all the questions (of at least this many) names the
+# product, not a topic (in the README's demo log the product's name is in 31% of the questions,
+# the most asked topic word in 18%): "Quillstack" in "What is the default port of Quillstack?" made MiniLM
+# score it 0.67 alike to "Does Quillstack run on a Raspberry Pi?" (0.19 without the name).
+COMMON_SHARE = 0.25
+COMMON_MINIMUM = 20
 # Clustering holds an n x n similarity matrix: at most this many distinct questions, the latest.
 MAX_QUESTIONS = 1500
 
@@ -43,6 +50,7 @@ _LABEL_STOPWORDS = frozenset(
     or our out over please should so some such than that the their them then there these they
     this those to up us was we were what when where which who whom whose why will with would
     you your yours tell know want need use using way there's it's don't can't doesn't isn't
+    many much per via just still anyone someone something possible
     """.split()
 )
 
@@ -81,11 +89,13 @@ def find_gaps(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     max_questions: int = MAX_QUESTIONS,
+    common: frozenset[str] = frozenset(),
 ) -> list[Gap]:
     """Group `questions` (oldest first) into topics, largest first.
 
-    `embed` is an embedder's `embed` (normalised vectors, one row per text). Ties in size go
-    to the topic asked first.
+    `embed` is an embedder's `embed` (normalised vectors, one row per text). `common` are words
+    that say nothing about a topic for this agent (see `common_words`): they are left out of
+    the texts embedded and of the labels. Ties in size go to the topic asked first.
     """
 
     items = [UnansweredQuestion(q) if isinstance(q, str) else q for q in questions]
@@ -96,13 +106,14 @@ def find_gaps(
     keys = list(distinct)[-max_questions:]
     if not keys:
         return []
-    texts = [distinct[key][0].question.strip() for key in keys]
+    texts = [without_words(distinct[key][0].question.strip(), common) for key in keys]
     weights = [len(distinct[key]) for key in keys]
     vectors = embed(texts)
     groups = cluster(vectors, weights, threshold=threshold)
     gaps = []
     for members in groups:
-        gaps.append(_describe([distinct[keys[i]] for i in members], [vectors[i] for i in members]))
+        repeats = [distinct[keys[i]] for i in members]
+        gaps.append(_describe(repeats, [vectors[i] for i in members], common))
     order = sorted(range(len(gaps)), key=lambda g: (-gaps[g].questions, min(groups[g])))
     return [gaps[g] for g in order]
 
@@ -146,14 +157,43 @@ def cluster(vectors: np.ndarray, weights: Sequence[int], *, threshold: float) ->
     return sorted((m for m in members if m is not None), key=lambda m: m[0])
 
 
-def label_terms(texts: Sequence[str], *, limit: int = LABEL_WORDS) -> list[str]:
+def common_words(
+    questions: Sequence[str], *, share: float = COMMON_SHARE, minimum: int = COMMON_MINIMUM
+) -> frozenset[str]:
+    """Content words found in at least `share` of `questions` (all the agent was asked, not only
+    the unanswered), when there are at least `minimum` of them: the product's name and the like,
+    which every topic shares and which would otherwise pull unrelated questions together."""
+
+    if len(questions) < minimum:
+        return frozenset()
+    counts: Counter[str] = Counter()
+    for question in questions:
+        counts.update({word for word in _WORD.findall(question.lower()) if _is_content_word(word)})
+    return frozenset(word for word, count in counts.items() if count >= share * len(questions))
+
+
+def without_words(text: str, words: frozenset[str]) -> str:
+    """`text` with `words` (lowercase) left out; the text as it was if nothing else would remain."""
+
+    if not words:
+        return text
+    kept = _WORD.sub(lambda match: "" if match.group(0).lower() in words else match.group(0), text)
+    kept = " ".join(kept.split())
+    return kept if any(_is_content_word(word) for word in _WORD.findall(kept.lower())) else text
+
+
+def label_terms(
+    texts: Sequence[str], *, limit: int = LABEL_WORDS, common: frozenset[str] = frozenset()
+) -> list[str]:
     """The content words used by most of `texts` (each text counts a word once), most used
-    first; ties go to the word met first."""
+    first; ties go to the word met first. `common` words are never used."""
 
     counts: Counter[str] = Counter()
     first_seen: dict[str, int] = {}
     for text in texts:
-        words = [word for word in _WORD.findall(text.lower()) if _is_content_word(word)]
+        words = [
+            word for word in _WORD.findall(text.lower()) if _is_content_word(word) and word not in common
+        ]
         for word in dict.fromkeys(words):
             counts[word] += 1
             first_seen.setdefault(word, len(first_seen))
@@ -161,7 +201,9 @@ def label_terms(texts: Sequence[str], *, limit: int = LABEL_WORDS) -> list[str]:
     return ranked[:limit]
 
 
-def _describe(repeats: list[list[UnansweredQuestion]], vectors: list[np.ndarray]) -> Gap:
+def _describe(
+    repeats: list[list[UnansweredQuestion]], vectors: list[np.ndarray], common: frozenset[str]
+) -> Gap:
     import numpy as np
 
     weights = np.array([len(items) for items in repeats], dtype=np.float64)
@@ -171,7 +213,7 @@ def _describe(repeats: list[list[UnansweredQuestion]], vectors: list[np.ndarray]
     order = sorted(range(len(repeats)), key=lambda i: (-len(repeats[i]), -closeness[i], i))
     examples = [repeats[i][0].question.strip() for i in order[:MAX_EXAMPLES]]
     texts = [item.question for items in repeats for item in items]
-    terms = label_terms(texts)
+    terms = label_terms(texts, common=common)
     log_ids = sorted(item.log_id for items in repeats for item in items if item.log_id is not None)
     return Gap(
         label=" ".join(terms) if terms else examples[0],

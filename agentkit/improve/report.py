@@ -15,7 +15,7 @@ from html import escape
 
 from agentkit.improve.stats import Stats
 
-WIDTH = 720
+WIDTH = 540
 ANSWERED = "#3b6ea8"
 ABSTAINED = "#e0a030"
 DOWN = "#c2453b"
@@ -162,7 +162,7 @@ def column_chart(bars: Sequence[Bar], *, chart_id: str, height: int = 200) -> st
 
     if not bars or not any(bar.total for bar in bars):
         return _empty("No questions in this period.")
-    left, right, top, bottom = 36, 8, 10, 34
+    left, right, top, bottom = 36, 24, 10, 34
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
     peak = _nice_ceiling(max(bar.total for bar in bars))
     slot = plot_w / len(bars)
@@ -196,7 +196,7 @@ def share_chart(
     height = 200
     if not labels or all(value is None for values in series for value in values):
         return _empty("No questions in this period.")
-    left, right, top, bottom = 36, 8, 10, 34
+    left, right, top, bottom = 36, 24, 10, 34
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
     step = plot_w / max(1, len(labels) - 1) if len(labels) > 1 else 0.0
     shapes = _y_axis(1.0, left, top, plot_w, plot_h, percent=True)
@@ -236,7 +236,7 @@ def bar_list(rows: Sequence[tuple[str, str, int]], *, chart_id: str) -> str:
 
     if not rows:
         return _empty("Nothing yet.")
-    row_h, label_w, count_w = 26, 300, 40
+    row_h, label_w, count_w = 24, 210, 36
     height = row_h * len(rows) + 6
     peak = max(count for _, _, count in rows) or 1
     bar_space = WIDTH - label_w - count_w
@@ -244,7 +244,7 @@ def bar_list(rows: Sequence[tuple[str, str, int]], *, chart_id: str) -> str:
     for index, (label, detail, count) in enumerate(rows):
         y = 3 + index * row_h
         w = max(2.0, bar_space * count / peak)
-        shown = label if len(label) <= 44 else label[:43] + "…"
+        shown = label if len(label) <= 34 else label[:33] + "…"
         hover = f"{label} ({detail})" if detail and detail != label else label
         shapes.append(
             f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end"><title>{_text(hover)}</title>{_text(shown)}</text>'

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from agentkit.improve.gaps import Gap, UnansweredQuestion, find_gaps
+from agentkit.improve.gaps import Gap, UnansweredQuestion, common_words, find_gaps
 from agentkit.ingest.refresh import as_utc
 from agentkit.store.models import FeedbackRow, QuestionLogRow, utc_now
 
@@ -176,7 +176,11 @@ def compute_stats(
     latencies = sorted(max(0, int(row.latency_ms or 0)) for row in rows)
     gaps: list[Gap] = []
     if embed is not None and unanswered:
-        gaps = find_gaps([UnansweredQuestion(row.question, row.id) for row in unanswered], embed)
+        gaps = find_gaps(
+            [UnansweredQuestion(row.question, row.id) for row in unanswered],
+            embed,
+            common=common_words([row.question for row in rows]),
+        )
 
     first_day = since.date() if since is not None else (as_utc(rows[0].asked_at).date() if rows else None)
     return Stats(
