@@ -209,3 +209,23 @@ def test_the_widget_config_gives_the_greeting_to_a_chat_key(
     assert httpx.get(url, timeout=30).status_code == 401
     other = secret(kit, "chat", agent="other")
     assert httpx.get(url, headers={"Authorization": f"Bearer {other}"}, timeout=30).status_code == 403
+
+
+def test_an_admin_key_sets_the_persona_over_http(kit: AgentKit, server: RunningServer) -> None:
+    admin = {"Authorization": f"Bearer {secret(kit, 'admin')}"}
+    url = server.url + "/api/agents/helpdesk"
+    changed = httpx.patch(
+        url, json={"style": "friendly", "greeting": "Hello!", "keep_log": "7d"}, headers=admin
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["style"], changed.json()["greeting"], changed.json()["keep_log"]) == (
+        "friendly",
+        "Hello!",
+        "7d",
+    )
+    assert kit.get_agent("helpdesk").style == "friendly"
+    wrong = httpx.patch(url, json={"style": "chatty"}, headers=admin)
+    assert wrong.status_code == 400 and "style 'chatty'" in wrong.json()["error"]["message"]
+    assert httpx.patch(url, json={"colour": "blue"}, headers=admin).status_code == 422
+    chat = {"Authorization": f"Bearer {secret(kit, 'chat')}"}
+    assert httpx.patch(url, json={"style": "formal"}, headers=chat).status_code == 403

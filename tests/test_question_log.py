@@ -325,3 +325,21 @@ def test_a_curated_answer_is_logged_with_its_id(kit: AgentKit, tmp_path: Path) -
     (entry,) = agent.log()
     assert entry.curated_answer_id == curated.id
     assert entry.decision.startswith(f"curated answer #{curated.id}")
+
+
+def test_an_admin_key_reads_the_log_over_http(kit: AgentKit, server: RunningServer) -> None:
+    chat = secret(kit, "chat")
+    post(server, "/api/agents/helpdesk/ask", chat, {"question": QUESTION})
+    post(server, "/api/agents/helpdesk/ask", chat, {"question": "What is the capital of Australia?"})
+    admin = {"Authorization": f"Bearer {secret(kit, 'admin')}"}
+    url = server.url + "/api/agents/helpdesk/log"
+    entries = httpx.get(url, headers=admin, timeout=30).json()
+    assert [entry["abstained"] for entry in entries] == [True, False]
+    assert entries[0]["channel"] == "server" and entries[0]["feedback"] == []
+    unanswered = httpx.get(
+        url, params={"unanswered": "true", "since": "1h"}, headers=admin, timeout=30
+    ).json()
+    assert [entry["question"] for entry in unanswered] == ["What is the capital of Australia?"]
+    bad = httpx.get(url, params={"since": "lately"}, headers=admin, timeout=30)
+    assert bad.status_code == 400 and "--since 'lately'" in bad.json()["error"]["message"]
+    assert httpx.get(url, headers={"Authorization": f"Bearer {chat}"}, timeout=30).status_code == 403

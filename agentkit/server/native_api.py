@@ -72,6 +72,18 @@ class CreateAgent(Strict):
     abstention_message: str | None = None
 
 
+class AgentSettings(Strict):
+    """What `agentkit set` changes; fields left out stay as they are ("" clears a text)."""
+
+    keep_log: str | None = Field(default=None, max_length=20, description="30d, forever or off")
+    greeting: str | None = Field(default=None, max_length=2000)
+    style: str | None = Field(default=None, max_length=20, description="concise, friendly or formal")
+    answer_length: str | None = Field(default=None, max_length=20, description="short, medium or long")
+    abstention_message: str | None = Field(default=None, max_length=2000)
+    grounding: str | None = Field(default=None, max_length=20)
+    system_prompt: str | None = Field(default=None, max_length=20_000)
+
+
 class AddSource(Strict):
     location: str = Field(min_length=1, max_length=2000)
     kind: str | None = None
@@ -313,6 +325,41 @@ async def show_agent(name: str, request: Request, key: AdminKey) -> dict[str, An
     """An agent's settings and size (`agentkit show`)."""
     state = server_state(request)
     return await run_in_threadpool(lambda: state.kit.get_agent(name).to_dict())
+
+
+@router.patch("/agents/{name}", tags=["admin"])
+async def set_agent(name: str, body: AgentSettings, request: Request, key: AdminKey) -> dict[str, Any]:
+    """Change the persona, log retention and answering settings (`agentkit set`)."""
+    state = server_state(request)
+
+    def run() -> dict[str, Any]:
+        agent = state.kit.get_agent(name)
+        agent.set(**body.model_dump(exclude_none=True))
+        return agent.to_dict()
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/agents/{name}/log", tags=["admin"])
+async def question_log(
+    name: str,
+    request: Request,
+    key: AdminKey,
+    since: str | None = Query(default=None, max_length=20, description="90m, 12h, 7d, 2w"),
+    unanswered: bool = False,
+    channel: str | None = Query(default=None, max_length=20),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    """The logged questions, newest first, with their feedback (`agentkit log`)."""
+    state = server_state(request)
+
+    def run() -> list[dict[str, Any]]:
+        entries = state.kit.get_agent(name).log(
+            since=since, unanswered=unanswered, channel=channel, limit=limit
+        )
+        return [entry.to_dict() for entry in entries]
+
+    return await run_in_threadpool(run)
 
 
 @router.delete("/agents/{name}", tags=["admin"])
