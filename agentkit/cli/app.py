@@ -17,6 +17,7 @@ from agentkit.answering.persona import ANSWER_LENGTHS, STYLES
 from agentkit.cli.answers import answers
 from agentkit.cli.chat import format_sources, run_chat
 from agentkit.cli.context import kit_of, open_kit
+from agentkit.cli.index import index
 from agentkit.cli.log import log
 from agentkit.cli.models import models
 from agentkit.cli.output import print_json
@@ -349,6 +350,7 @@ for command in (serve, keys):
     cli.add_command(command)
 cli.add_command(log)
 cli.add_command(stats)
+cli.add_command(index)
 cli.add_command(answers)
 
 

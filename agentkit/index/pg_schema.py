@@ -104,7 +104,8 @@ def drop_pgvector_schema(connection: Connection) -> None:
 
 def has_pgvector_schema(connection: Connection | Session) -> bool:
     """True when this database holds the pgvector tables (PostgreSQL with revision 0004 applied)."""
-    if connection.get_bind().dialect.name != "postgresql":
+    dialect = connection.get_bind().dialect if isinstance(connection, Session) else connection.dialect
+    if dialect.name != "postgresql":
         return False
     return connection.execute(text(f"SELECT to_regclass('{BACKENDS_TABLE}') IS NOT NULL")).scalar() is True
 
