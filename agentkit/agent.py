@@ -387,6 +387,7 @@ class Agent:
 
         `message_id`, when given, is called then for the id of the stored answer message.
         """
+        question_log.check_channel(channel)  # a wrong name is the caller's error, not a lost log
 
         def record(answer: Answer, trace: AnswerTrace, latency_ms: int) -> int | None:
             return self.record_question(
@@ -444,8 +445,8 @@ class Agent:
         """
         if isinstance(since, str):
             since = question_log.parse_since(since)
-        if channel is not None and channel not in question_log.CHANNELS:
-            raise InvalidSettingError(f"channel {channel!r} is not one of {', '.join(question_log.CHANNELS)}")
+        if channel is not None:
+            question_log.check_channel(channel)
         if limit is not None and limit < 1:
             raise InvalidSettingError(f"limit {limit} must be at least 1")
         with self._kit.sessions() as session:

@@ -343,3 +343,16 @@ def test_an_admin_key_reads_the_log_over_http(kit: AgentKit, server: RunningServ
     bad = httpx.get(url, params={"since": "lately"}, headers=admin, timeout=30)
     assert bad.status_code == 400 and "--since 'lately'" in bad.json()["error"]["message"]
     assert httpx.get(url, headers={"Authorization": f"Bearer {chat}"}, timeout=30).status_code == 403
+
+
+def test_an_unknown_channel_is_refused_before_answering(
+    kit: AgentKit, tmp_path: Path, scripted_generator: ScriptedGenerator
+) -> None:
+    agent = kettle_agent(kit, tmp_path)
+    with pytest.raises(InvalidSettingError, match="channel 'fax' is not one of cli, python"):
+        agent.ask(QUESTION, channel="fax")
+    with pytest.raises(InvalidSettingError, match="channel 'fax'"):
+        agent.chat(channel="fax").ask(QUESTION)
+    with pytest.raises(InvalidSettingError, match="channel 'fax'"):
+        agent.log(channel="fax")
+    assert scripted_generator.prompts == []

@@ -41,6 +41,13 @@ _UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days
 _CITATION_FIELDS = ("n", "title", "uri", "page", "chunk_id", "score", "record_id")
 
 
+def check_channel(channel: str) -> str:
+    """`channel` when it is one of `CHANNELS`; otherwise an error listing them."""
+    if channel not in CHANNELS:
+        raise InvalidSettingError(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    return channel
+
+
 def parse_retention(text: str) -> int | None | Literal["off"]:
     """Days to keep the log (`30d` -> 30), None for "forever", or "off" (log nothing)."""
     value = (text or "").strip().lower()
@@ -129,8 +136,7 @@ def record_question(
 
     Expired rows of the agent are purged in the same transaction (the caller commits).
     """
-    if channel not in CHANNELS:
-        raise InvalidSettingError(f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    check_channel(channel)
     keep_log = session.scalar(select(AgentRow.keep_log).where(AgentRow.id == agent_id))
     if keep_log is None or parse_retention(keep_log) == "off":
         return None
