@@ -80,7 +80,7 @@ def scripted_log(kit: AgentKit, agent_id: int, other_agent_id: int) -> dict[str,
         row(at(6, 23), "cli", 9999, abstained=True)  # before SINCE: not counted
         row(at(7, 9), "cli", 100, citations=[INSTALL, INSTALL, FAQ])  # install once, faq once
         abstained = row(at(7, 10), "widget", 300, abstained=True, citations=[FAQ])  # no documents
-        down = row(at(8, 8), "widget", 200, citations=[INSTALL])
+        down = row(at(8, 8), "widget", 200, citations=[{**INSTALL, "uri": "docs/install.md#ports"}])
         up = row(at(8, 9), "server", 400, citations=[INSTALL])
         row(
             at(10, 11),
@@ -131,7 +131,7 @@ def test_every_figure_of_a_scripted_log(kit: AgentKit) -> None:
         (date(2026, 11, 10), 2, 0, 1),
     ]
     assert list(stats.channels.items()) == [("widget", 3), ("chat", 1), ("cli", 1), ("server", 1)]
-    # install: the cli, widget, server and chat answers; faq: the cli answer (the abstention's
+    # install (any section): the cli, widget, server and chat answers; faq: the cli answer (the abstention's
     # citation and the curated answer's source do not count)
     assert [(d.title, d.uri, d.answers) for d in stats.top_documents] == [
         ("Install guide", "docs/install.md", 4),

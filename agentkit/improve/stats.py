@@ -13,7 +13,7 @@ Definitions, so the figures can be checked by hand:
   questions took no longer than, so it is always a latency that was measured;
 - documents are counted once per answer that cited them; abstentions are left out (their
   citations are the closest sources found, not sources used) and so are curated answers (not
-  from the documents); a document is its URI;
+  from the documents); a document is its URI without the #section;
 - a curated hit is a question answered with a curated answer.
 """
 
@@ -270,7 +270,8 @@ def _cited_documents(rows: Sequence[QuestionLogRow], limit: int) -> list[CitedDo
         for citation in row.citations or []:
             if not isinstance(citation, dict):
                 continue
-            uri = str(citation.get("uri") or citation.get("title") or "")
+            # One document whichever of its sections was cited: the URI without its #fragment.
+            uri = str(citation.get("uri") or citation.get("title") or "").split("#", 1)[0]
             if uri:
                 cited.setdefault(uri, str(citation.get("title") or uri))
         for uri, title in cited.items():
