@@ -8,9 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from agentkit import AgentKit
+from agentkit.cli.app import cli
 from agentkit.errors import FeedbackTargetNotFoundError, InvalidSettingError
 from agentkit.server.testing import RunningServer, running_server
 from agentkit.store.models import FeedbackRow
@@ -199,3 +201,14 @@ def test_the_widget_rates_by_log_id_from_its_site(kit: AgentKit, server: Running
         server, "/api/feedback", key, {"log_id": log_id, "rating": "up"}, Origin="https://evil.example"
     )
     assert elsewhere.status_code == 403
+
+
+def test_agentkit_log_shows_the_feedback(kit: AgentKit, tmp_path: Path) -> None:
+    agent = kettle_agent(kit, tmp_path)
+    stream = agent.stream(QUESTION)
+    stream.finish()
+    agent.feedback(log_id=stream.log_id, rating=-1, comment="wrong model")
+    agent.feedback(log_id=stream.log_id, rating=1)
+    shown = CliRunner().invoke(cli, ["--home", str(kit.home), "log", "helpdesk"])
+    assert shown.exit_code == 0, shown.output
+    assert "  feedback: 1 up, 1 down - wrong model" in shown.output
