@@ -42,6 +42,8 @@ def read_docx(content: bytes, *, name: str) -> tuple[str | None, list[Block]]:
     check_docx_archive(content, name=name)
     try:
         document = docx.Document(io.BytesIO(content))
+    except MemoryError:  # the worker's memory bound: not a damaged file
+        raise
     except Exception as error:  # bad zip, missing part, broken XML
         raise UnreadableItemError(
             f"{name} is not a readable .docx file ({type(error).__name__}: {error}); open it "
@@ -53,6 +55,8 @@ def read_docx(content: bytes, *, name: str) -> tuple[str | None, list[Block]]:
         for item in _body_items(document):
             builder.add(item)
         core_title = (document.core_properties.title or "").strip() or None
+    except MemoryError:  # the worker's memory bound: not a damaged file
+        raise
     except Exception as error:  # malformed XML inside a part that opened
         raise UnreadableItemError(
             f"{name} is a damaged .docx file ({type(error).__name__}: {error}); open it in "
@@ -101,6 +105,8 @@ def _body_items(document: WordDocument) -> Iterator[Paragraph | Table]:
 def _style_name(paragraph: Paragraph) -> str:
     try:
         style = paragraph.style
+    except MemoryError:  # the worker's memory bound: not a damaged file
+        raise
     except Exception:  # a missing style: body text
         return ""
     return (style.name or "") if style is not None else ""

@@ -9,6 +9,8 @@ carry the 1-based `page` they came from. It returns a `PdfContent` (metadata tit
 Whole-file failures raise `UnreadableItemError` naming the file and what to do: a corrupt or
 truncated file, an encrypted file without the right password, a file with no text layer at
 all (scanned pages: run OCR first). A page that fails on its own is skipped.
+`MemoryError` is never taken for damage: it reaches the parse worker
+(`connectors.readers.parse_worker`), which reports the memory bound.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ def read_pdf_file(content: bytes, *, name: str, password: str | None = None) -> 
             )
         try:
             page_count = len(reader.pages)
+        except MemoryError:  # the worker's memory bound: not a damaged file
+            raise
         except Exception as error:  # many types for a broken page tree
             raise UnreadableItemError(
                 f"{name} is damaged: its page list cannot be read ({_describe(error)}); "
@@ -109,6 +113,8 @@ def read_pdf_file(content: bytes, *, name: str, password: str | None = None) -> 
         for page_number in range(1, page_count + 1):
             try:
                 raw_text = reader.pages[page_number - 1].extract_text()
+            except MemoryError:  # the worker's memory bound: not a damaged file
+                raise
             except Exception:  # one damaged page must not lose the others
                 failed_pages.append(page_number)
                 continue
@@ -220,6 +226,8 @@ def _open(content: bytes, *, name: str) -> PdfReader:
         return PdfReader(io.BytesIO(content), strict=False)
     except DependencyError:
         raise _needs_cryptography(name) from None
+    except MemoryError:  # the worker's memory bound: not a damaged file
+        raise
     except Exception as error:  # pypdf raises many types for damaged files
         raise UnreadableItemError(
             f"{name} is a damaged or truncated PDF ({_describe(error)}); re-export or re-download it"
@@ -237,6 +245,8 @@ def _try_decrypt(reader: PdfReader, *, password: str | None, name: str = "PDF") 
                 return True
         except DependencyError:
             raise _needs_cryptography(name) from None
+        except MemoryError:  # the worker's memory bound: not a damaged file
+            raise
         except Exception:  # unsupported or damaged encryption
             return False
     return False
@@ -253,6 +263,8 @@ def _metadata_title(reader: PdfReader) -> str | None:
     try:
         metadata = reader.metadata
         raw_title = metadata.title if metadata is not None else None
+    except MemoryError:  # the worker's memory bound: not a damaged file
+        raise
     except Exception:  # damaged metadata never blocks the text
         return None
     if not isinstance(raw_title, str):
