@@ -24,7 +24,7 @@ from agentkit.improve.log import list_questions, parse_retention, parse_since, r
 from agentkit.results import Answer
 from agentkit.server.testing import RunningServer, running_server
 from agentkit.store.models import QuestionLogRow, utc_now
-from tests.fakes import ScriptedGenerator
+from tests.fakes import FakeEmbedder, ScriptedGenerator
 from tests.server_helpers import kettle_agent, secret
 
 QUESTION = "How fast does the Lumo kettle boil?"
@@ -356,3 +356,29 @@ def test_an_unknown_channel_is_refused_before_answering(
     with pytest.raises(InvalidSettingError, match="channel 'fax'"):
         agent.log(channel="fax")
     assert scripted_generator.prompts == []
+
+
+def test_the_log_retention_and_feedback_work_on_postgresql(tmp_path: Path, pgvector_url: str) -> None:
+    generator = ScriptedGenerator()
+    with AgentKit(
+        home=tmp_path / "pg", database_url=pgvector_url, embedder=FakeEmbedder(), generator=generator
+    ) as kit:
+        agent = kettle_agent(kit, tmp_path)
+        agent.ask(QUESTION)
+        conversation = agent.chat(channel="chat")
+        conversation.ask("What is the capital of Australia?")
+        unanswered, answered = agent.log()
+        assert (answered.channel, answered.abstained) == ("python", False)
+        assert (unanswered.channel, unanswered.abstained, unanswered.message_id) == (
+            "chat",
+            True,
+            conversation.last_message_id,
+        )
+        agent.feedback(message_id=conversation.last_message_id, rating=-1, comment="no answer")
+        assert [entry.id for entry in agent.log(unanswered=True, since="1d")] == [unanswered.id]
+        assert agent.log(unanswered=True)[0].feedback == [(-1, "no answer")]
+        _age_all(kit, 40)
+        agent.set(keep_log="30d")
+        agent.ask(QUESTION)
+        assert [entry.question for entry in agent.log()] == [QUESTION]
+        assert agent.purge_log(everything=True) == 1
