@@ -4,7 +4,9 @@
 history the model sees and what a follow-up is completed with for retrieval. The reply is the
 grounded answer with its `[n]` marks; its citations and whether it abstained travel in the
 extra field `agentkit` of the response (and of the final chunk of a stream), so any OpenAI
-client works unchanged and one that knows the field can show the sources.
+client works unchanged and one that knows the field can show the sources. The field also holds
+the question's `log_id` in the agent's question log (what `POST /api/feedback` names); the
+question is logged as channel "widget" when a browser asked (it sends Origin), else "openai".
 """
 
 from __future__ import annotations
