@@ -341,3 +341,28 @@ def test_minilm_matches_the_written_paraphrases_and_not_the_near_misses(tmp_path
     # else ("How do I change the default port?") may (see benchmarks/curated_matching.py).
     assert {kind for kind, _ in false_matches} <= {"topic"}, false_matches
     assert len(misses) <= paraphrases * 0.4, misses
+
+
+@pytest.mark.slow
+def test_the_benchmark_rates_at_the_chosen_threshold() -> None:
+    """The whole paraphrase / near-miss set (with the shared docs and SQuAD questions): the rates
+    the threshold's comment cites, within a point."""
+    import importlib.util
+
+    location = REPO_ROOT / "benchmarks" / "curated_matching.py"
+    spec = importlib.util.spec_from_file_location("curated_matching_benchmark", location)
+    assert spec is not None and spec.loader is not None
+    benchmark = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = benchmark  # its dataclasses look their module up there
+    spec.loader.exec_module(benchmark)
+    if not benchmark.DOCS_QA_PATH.exists() or not benchmark.SQUAD_PATH.exists():
+        pytest.skip(f"{benchmark.SHARED} is not available")
+    scored = benchmark.score(benchmark.load_pairs())
+    calibration = [item for item in scored if item.pair.half == "calibration"]
+    report = [item for item in scored if item.pair.half == "report"]
+    assert benchmark.choose_threshold(calibration) == MATCH_THRESHOLD
+    false_match, miss, _, _ = benchmark.rates(report, MATCH_THRESHOLD)
+    assert false_match == pytest.approx(0.051, abs=0.01)
+    assert miss == pytest.approx(0.310, abs=0.01)
+    embedding_only, _, _, _ = benchmark.rates(report, MATCH_THRESHOLD, lexical=False)
+    assert embedding_only > 2 * false_match
