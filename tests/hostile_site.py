@@ -108,8 +108,11 @@ def lying_length(*, declared: int, sent: bytes, hang_s: float = 0.0) -> Route:
     return route
 
 
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!-- a long comment pushes the DOCTYPE away from the start: """ + b"-" * 8000 + b""" -->
+BILLION_LAUGHS = (
+    b"""<?xml version="1.0"?>
+<!-- a long comment pushes the DOCTYPE away from the start: """
+    + b"-" * 8000
+    + b""" -->
 <!DOCTYPE lolz [
  <!ENTITY lol "lol">
  <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
@@ -123,6 +126,7 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
  <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
 ]>
 <urlset><url><loc>&lol9;</loc></url></urlset>"""
+)
 
 
 def sitemap_index(*locations: str) -> str:
@@ -186,4 +190,3 @@ def hostile_site(server: SiteServer, *, drip_interval_s: float) -> list[str]:
     for step in range(MAX_ENDLESS):
         server.routes[f"/maps/endless-{step}.xml"] = endless_index
     return attacks
-

@@ -26,14 +26,26 @@ from tests.web_test_site import SiteServer, serving
 
 def test_deeply_nested_page_is_read_as_text_without_recursion() -> None:
     depth = 100_000
-    markup = b"<html><body>" + b"<div>" * depth + b"Deep text." + b"</div>" * depth + b"<p>After.</p></body></html>"
+    markup = (
+        b"<html><body>"
+        + b"<div>" * depth
+        + b"Deep text."
+        + b"</div>" * depth
+        + b"<p>After.</p></body></html>"
+    )
     page = read_html(markup, name="nested.html")
     assert [block.text for block in page.blocks] == ["Deep text.", "After."]
 
 
 def test_deeply_nested_noise_does_not_take_quadratic_time() -> None:
     depth = 20_000
-    markup = b"<body>" + b"<div class='sidebar'>" * depth + b"<h1>Title</h1>" + b"</div>" * depth + b"<p>Kept.</p></body>"
+    markup = (
+        b"<body>"
+        + b"<div class='sidebar'>" * depth
+        + b"<h1>Title</h1>"
+        + b"</div>" * depth
+        + b"<p>Kept.</p></body>"
+    )
     page = read_html(markup, name="nested-sidebars.html")
     assert page.blocks[-1].text == "Kept."
     assert MAX_DEPTH < depth

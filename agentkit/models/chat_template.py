@@ -47,7 +47,11 @@ def _sandbox() -> ImmutableSandboxedEnvironment:
             if operator == "**" and isinstance(right, int | float):
                 if abs(right) > MAX_EXPONENT:
                     raise SecurityError(f"the power {right} is larger than {MAX_EXPONENT}")
-                if isinstance(left, int) and isinstance(right, int) and left.bit_length() * right > MAX_POWER_BITS:
+                if (
+                    isinstance(left, int)
+                    and isinstance(right, int)
+                    and left.bit_length() * right > MAX_POWER_BITS
+                ):
                     raise SecurityError(f"the power {right} of a {left.bit_length()}-bit number is too large")
             if operator == "*":
                 for sequence, times in ((left, right), (right, left)):

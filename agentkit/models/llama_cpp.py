@@ -18,8 +18,8 @@ from pathlib import Path
 
 from agentkit.errors import GeneratorError
 from agentkit.models.chat_template import check_chat_template, render_chat_template
-from agentkit.models.gguf_file import read_gguf_strings
 from agentkit.models.generators import DEFAULT_MODEL, ChatMessage, GenerationSettings, Generator
+from agentkit.models.gguf_file import read_gguf_strings
 
 # Used when a GGUF carries no chat template: the ChatML layout most instruct models know.
 CHATML_TEMPLATE = (

@@ -22,12 +22,13 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import agentkit
+from agentkit.errors import AgentkitError
 from agentkit.kit import AgentKit
 from agentkit.server import curated_api, native_api, openai_api, widget
-from agentkit.server.access import ServerState, same_origin, server_state
+from agentkit.server.access import ApiError, ServerState, same_origin, server_state
 from agentkit.server.http_errors import http_error, type_for_status
 from agentkit.server.keys import normalize_origin
-from agentkit.server.limits import AnswerQueue
+from agentkit.server.limits import AnswerQueue, RateLimited
 from agentkit.server.settings import ServerSettings
 
 access_log = logging.getLogger("agentkit.server.access")
@@ -128,6 +129,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
+    # Expected errors get their own handlers: Starlette hands a bare `Exception` handler to its
+    # outermost middleware, which re-raises after answering, so each 401 was logged as a
+    # traceback ("Exception in ASGI application") and missed the access log.
+    for expected in (AgentkitError, ApiError, RateLimited):
+        app.add_exception_handler(expected, known)
     app.add_exception_handler(Exception, known)
 
 

@@ -310,7 +310,8 @@ class WebConnector(Connector):
         pending = [urljoin(start_url, "/sitemap.xml")]
         if robots is not None:
             pending = list(robots.sitemaps) + pending
-        pending = list(dict.fromkeys(normalize_url(url) or url for url in pending))  # robots.txt may list /sitemap.xml
+        # robots.txt may list /sitemap.xml too; one read, and no false loop report.
+        pending = list(dict.fromkeys(normalize_url(url) or url for url in pending))
         visited: set[str] = set()
         pages: list[str] = []
         problems: list[SkippedItem] = []
@@ -322,9 +323,8 @@ class WebConnector(Connector):
             if sitemap_url in visited:
                 if sitemap_url not in looped:
                     looped.add(sitemap_url)
-                    problems.append(
-                        SkippedItem(sitemap_url, f"{sitemap_url}: a sitemap index lists it again (a loop); read once")
-                    )
+                    reason = f"{sitemap_url}: a sitemap index lists it again (a loop); read once"
+                    problems.append(SkippedItem(sitemap_url, reason))
                 continue
             if len(visited) >= MAX_SITEMAP_FILES:
                 problems.append(
