@@ -163,4 +163,7 @@ def test_killed_add_resumes_without_embedding_again(counting_kit: AgentKit, tmp_
     clean = clean_run_chunks(tmp_path, corpus)
     assert clean == agent.counts()["chunks"]
     embedded = embedded_count(log)
+    print(
+        f"\nresume: killed at {held} documents; {embedded} chunks embedded over all runs, {clean} by a clean run"
+    )
     assert clean <= embedded <= 1.10 * clean, (embedded, clean)
