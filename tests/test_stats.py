@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -37,6 +37,7 @@ from agentkit.store.models import (
     QuestionLogRow,
     utc_now,
 )
+from tests.fakes import FakeEmbedder, ScriptedGenerator
 
 SINCE = datetime(2026, 11, 7, tzinfo=UTC)
 UNTIL = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
@@ -109,7 +110,20 @@ def scripted_log(kit: AgentKit, agent_id: int, other_agent_id: int) -> dict[str,
         return {"abstained": abstained.id, "down": down.id, "by_message": rated_by_message.id}
 
 
-def test_every_figure_of_a_scripted_log(kit: AgentKit) -> None:
+@pytest.fixture
+def any_database_kit(tmp_path: Path, database_url: str) -> Iterator[AgentKit]:
+    """A kit with the fake models on SQLite and, where a server is configured, PostgreSQL."""
+    with AgentKit(
+        home=tmp_path / "home",
+        database_url=database_url,
+        embedder=FakeEmbedder(),
+        generator=ScriptedGenerator(),
+    ) as opened:
+        yield opened
+
+
+def test_every_figure_of_a_scripted_log(any_database_kit: AgentKit) -> None:
+    kit = any_database_kit
     agent = kit.create_agent("helpdesk")
     other = kit.create_agent("other")
     ids = scripted_log(kit, agent.id, other.id)
