@@ -98,7 +98,7 @@ def test_csv_import_is_all_or_nothing_and_names_the_line(kit: AgentKit, tmp_path
         'question,answer,source\n"How long, roughly, is the warranty?",Three years.,https://x/w\n\n'
         "How do I descale it?,With citric acid.,\n"
     )
-    imported = curated.import_csv(good, by="ann")
+    imported = curated.import_csv(good, by="ann").added
     assert [(item.question, item.source, item.created_by) for item in imported] == [
         ("How long, roughly, is the warranty?", "https://x/w", "ann"),
         ("How do I descale it?", None, "ann"),
@@ -108,9 +108,23 @@ def test_csv_import_is_all_or_nothing_and_names_the_line(kit: AgentKit, tmp_path
     again = tmp_path / "again.csv"
     again.write_text(exported.getvalue())
     other = kit.create_agent("other").curated
-    assert [(item.question, item.answer, item.source) for item in other.import_csv(again)] == [
+    assert [(item.question, item.answer, item.source) for item in other.import_csv(again).added] == [
         (item.question, item.answer, item.source) for item in imported
     ]
+
+    # The exported file, edited and imported again, revises instead of adding twice.
+    edited = tmp_path / "edited.csv"
+    edited.write_text(exported.getvalue().replace("With citric acid.", "With citric acid monthly."))
+    report = curated.import_csv(edited, by="bob")
+    assert (len(report.added), len(report.unchanged)) == (0, 1)
+    assert [(item.answer, item.version, item.updated_by) for item in report.revised] == [
+        ("With citric acid monthly.", 2, "bob")
+    ]
+    assert len(curated.list()) == 2
+    twice = tmp_path / "twice.csv"
+    twice.write_text("question,answer\nHow do I descale it?,A\nhow do I  descale it?,B\n")
+    with pytest.raises(CuratedAnswersFileError, match=r"twice\.csv, line 3: the question of line 2 again"):
+        curated.import_csv(twice)
 
 
 def test_lexical_check_sets_apart_questions_that_only_look_alike() -> None:
@@ -217,7 +231,7 @@ def test_cli_add_list_export_import_remove_revise(kit: AgentKit, tmp_path: Path)
     assert exported.splitlines()[0] == "question,answer,source"
     csv_file = tmp_path / "answers.csv"
     csv_file.write_text("question,answer\nHow do I descale it?,With citric acid.\n")
-    assert "Imported 1" in run("import", "helpdesk", str(csv_file))
+    assert "1 added, 0 revised, 0 unchanged" in run("import", "helpdesk", str(csv_file))
     assert "Removed curated answer 1" in run("remove", "helpdesk", "1")
     history = json.loads(run("list", "helpdesk", "--history", "--json"))
     assert [(change["curated_answer_id"], change["action"]) for change in history] == [

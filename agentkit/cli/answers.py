@@ -82,9 +82,13 @@ def remove_answer(ctx: click.Context, name: str, answer_id: int) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.pass_context
 def import_answers(ctx: click.Context, name: str, file: str) -> None:
-    """Add the curated answers of a CSV FILE (header: question,answer,source); all or nothing."""
-    added = kit_of(ctx).get_agent(name).curated.import_csv(file, by=current_user())
-    click.echo(f"Imported {len(added)} curated answers into {name}.")
+    """Add the curated answers of a CSV FILE (header: question,answer,source); a row with the
+    question of a curated answer revises it. All or nothing."""
+    report = kit_of(ctx).get_agent(name).curated.import_csv(file, by=current_user())
+    click.echo(
+        f"Imported into {name}: {len(report.added)} added, {len(report.revised)} revised, "
+        f"{len(report.unchanged)} unchanged."
+    )
 
 
 @answers.command("export")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import csv
 import getpass
 import io
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -42,6 +42,7 @@ __all__ = [
     "CuratedAnswerVersion",
     "CuratedAnswers",
     "CuratedAnswersFileError",
+    "ImportReport",
     "InvalidCuratedAnswerError",
     "current_user",
 ]
@@ -146,6 +147,23 @@ _Answers = list[CuratedAnswer]  # `CuratedAnswers.list` hides the builtin in the
 _Versions = list[CuratedAnswerVersion]
 
 
+@dataclass
+class ImportReport:
+    """What `import_csv` did: answers added, answers revised (same question, new text), and
+    rows that matched a curated answer exactly."""
+
+    added: list[CuratedAnswer] = field(default_factory=list)
+    revised: list[CuratedAnswer] = field(default_factory=list)
+    unchanged: list[CuratedAnswer] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": [item.to_dict() for item in self.added],
+            "revised": [item.to_dict() for item in self.revised],
+            "unchanged": [item.to_dict() for item in self.unchanged],
+        }
+
+
 @dataclass(frozen=True)
 class _Entry:
     question: str
@@ -226,7 +244,10 @@ class CuratedAnswers:
         self, question: str, answer: str, *, source: str | None = None, by: str | None = None
     ) -> CuratedAnswer:
         """Store a new curated answer (its question is embedded now, with the agent's embedder)."""
-        return self._add_all([_checked(question, answer, source)], by=by)[0]
+        entry = _checked(question, answer, source)
+        vectors, embedder_id = self._embed([entry.question])
+        with self._sessions() as session, session.begin():
+            return self._insert(session, entry, vectors[0], embedder_id, by or current_user())
 
     def revise(
         self,
@@ -264,13 +285,13 @@ class CuratedAnswers:
                 if used is None or used.removed_at is not None:
                     curated_id = None
             if curated_id is None:
-                wanted = " ".join(question.split()).casefold()
+                wanted = _same_words(question)
                 for row in session.scalars(
                     select(CuratedAnswerRow).where(
                         CuratedAnswerRow.agent_id == self._agent_id, CuratedAnswerRow.removed_at.is_(None)
                     )
                 ):
-                    if " ".join(row.question.split()).casefold() == wanted:
+                    if _same_words(row.question) == wanted:
                         curated_id = row.id
                         break
         if curated_id is not None:
@@ -287,18 +308,49 @@ class CuratedAnswers:
 
     # ----- CSV -----------------------------------------------------------------------------
 
-    def import_csv(self, path: str | Path, *, by: str | None = None) -> _Answers:
+    def import_csv(self, path: str | Path, *, by: str | None = None) -> ImportReport:
         """Add every row of a CSV file with the header `question,answer[,source]`.
 
-        All or nothing: a bad row (empty question or answer, too long, a missing column) raises
-        `CuratedAnswersFileError` naming the file and line, and nothing is added.
+        A row whose question is already a curated question (same words, any case or spacing)
+        revises that answer when its answer or source differs, so an exported file can be
+        edited and imported again. All or nothing: a bad row (empty question or answer, too
+        long, a missing column, a question repeated in the file) raises
+        `CuratedAnswersFileError` naming the file and line, and nothing is changed.
         """
         location = Path(path)
         try:
             text = location.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
             raise CuratedAnswersFileError(f"cannot read {location}: {error}; give a UTF-8 CSV file") from None
-        return self._add_all(_parse_csv(text, str(location)), by=by)
+        entries = _parse_csv(text, str(location))
+        who = by or current_user()
+        with self._sessions() as session:
+            existing = {
+                _same_words(row.question): row.id
+                for row in session.scalars(
+                    select(CuratedAnswerRow).where(
+                        CuratedAnswerRow.agent_id == self._agent_id, CuratedAnswerRow.removed_at.is_(None)
+                    )
+                )
+            }
+        new = [entry for entry in entries if _same_words(entry.question) not in existing]
+        vectors, embedder_id = self._embed([entry.question for entry in new])
+        report = ImportReport()
+        with self._sessions() as session, session.begin():
+            for entry, vector in zip(new, vectors, strict=True):
+                report.added.append(self._insert(session, entry, vector, embedder_id, who))
+            for entry in entries:
+                answer_id = existing.get(_same_words(entry.question))
+                if answer_id is None:
+                    continue
+                row = self._row(session, answer_id, active=True)
+                if (row.answer, row.source) == (entry.answer, entry.source):
+                    report.unchanged.append(CuratedAnswer.from_row(row))
+                    continue
+                row.answer, row.source = entry.answer, entry.source
+                self._changed(session, row, "revise", who)
+                report.revised.append(CuratedAnswer.from_row(row))
+        return report
 
     def export_csv(self, target: TextIO) -> int:
         """Write the active curated answers as CSV (`question,answer,source`); returns how many."""
@@ -311,34 +363,27 @@ class CuratedAnswers:
 
     # ----- internals -----------------------------------------------------------------------
 
-    def _add_all(self, entries: Iterable[_Entry], *, by: str | None) -> _Answers:
-        entries = list(entries)
-        if not entries:
-            return []
-        vectors, embedder_id = self._embed([entry.question for entry in entries])
-        who = by or current_user()
-        with self._sessions() as session, session.begin():
-            rows = []
-            for entry, vector in zip(entries, vectors, strict=True):
-                now = utc_now()
-                row = CuratedAnswerRow(
-                    agent_id=self._agent_id,
-                    question=entry.question,
-                    answer=entry.answer,
-                    source=entry.source,
-                    version=1,
-                    embedding=vector,
-                    embedder_id=embedder_id,
-                    created_by=who,
-                    created_at=now,
-                    updated_by=who,
-                    updated_at=now,
-                )
-                session.add(row)
-                session.flush()
-                session.add(_version_row(row, "add", who, now))
-                rows.append(row)
-            return [CuratedAnswer.from_row(row) for row in rows]
+    def _insert(
+        self, session: Session, entry: _Entry, vector: bytes, embedder_id: str, who: str
+    ) -> CuratedAnswer:
+        now = utc_now()
+        row = CuratedAnswerRow(
+            agent_id=self._agent_id,
+            question=entry.question,
+            answer=entry.answer,
+            source=entry.source,
+            version=1,
+            embedding=vector,
+            embedder_id=embedder_id,
+            created_by=who,
+            created_at=now,
+            updated_by=who,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        session.add(_version_row(row, "add", who, now))
+        return CuratedAnswer.from_row(row)
 
     def _embed(self, questions: Sequence[str]) -> tuple[Sequence[bytes], str]:
         import numpy as np
@@ -402,6 +447,11 @@ def _checked(question: str, answer: str, source: str | None, *, where: str = "")
     raise InvalidCuratedAnswerError(f"{problem}; a curated answer needs a question and an answer")
 
 
+def _same_words(question: str) -> str:
+    """A question as compared for "the same question": case and spacing do not count."""
+    return " ".join(question.split()).casefold()
+
+
 def _parse_csv(text: str, name: str) -> list[_Entry]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -419,6 +469,7 @@ def _parse_csv(text: str, name: str) -> list[_Entry]:
             "question,answer and optionally source"
         )
     entries = []
+    first_line: dict[str, int] = {}
     try:
         for values in reader:
             line = reader.line_num
@@ -430,14 +481,19 @@ def _parse_csv(text: str, name: str) -> list[_Entry]:
                     'quote a value that holds a comma ("like, this")'
                 )
             row = dict(zip(columns, values, strict=False))
-            entries.append(
-                _checked(
-                    row.get("question", ""),
-                    row.get("answer", ""),
-                    row.get("source"),
-                    where=f"{name}, line {line}",
-                )
+            entry = _checked(
+                row.get("question", ""),
+                row.get("answer", ""),
+                row.get("source"),
+                where=f"{name}, line {line}",
             )
+            seen = first_line.setdefault(_same_words(entry.question), line)
+            if seen != line:
+                raise CuratedAnswersFileError(
+                    f"{name}, line {line}: the question of line {seen} again; keep one of the two rows "
+                    "(nothing was added)"
+                )
+            entries.append(entry)
     except csv.Error as error:
         raise CuratedAnswersFileError(f"{name}, line {reader.line_num}: {error}") from None
     return entries
