@@ -143,6 +143,10 @@ def test_index_write_on_a_full_disk(disk_kit: AgentKit, small_disk: Path, tmp_pa
     hits = agent.search("beta7", k=3)  # the index is rebuilt from SQL in memory: the new batch
     assert hits and "beta" in hits[0].uri
 
+    with pytest.raises(StorageFullError, match="Free some space"):  # still full: the catch-up write fails too
+        agent.sync()
+    assert_index_file_whole(kit, agent.index_key, version)
+
     filler = state["filler"]
     assert isinstance(filler, Path)
     filler.unlink()

@@ -11,7 +11,8 @@
   index or the stored vectors belong to another embedder, and saves an index file rebuilt
   from SQL when the file is missing, damaged, behind SQL (a writer was killed after its
   commit) or written by another backend, so the next sync finishes what a killed one left
-  and switches the file to the backend in use.
+  and switches the file to the backend in use. A full disk while it writes is a
+  `StorageFullError` (`agentkit.store.failures`); the old file stays whole.
 
 Every function here runs with the agent's write lock held by the caller.
 """
@@ -36,6 +37,7 @@ from agentkit.index.pgvector import PgVectorIndex
 from agentkit.index.registry import configured_backend_name, index_backend
 from agentkit.ingest.chunking import CHUNKER_VERSION, text_for_embedding
 from agentkit.plugins import PluginError
+from agentkit.store.failures import index_write_errors
 from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow
 
 if TYPE_CHECKING:
@@ -378,7 +380,8 @@ def bring_index_up_to_date(
     """
     if isinstance(index_files, AgentIndexFiles):
         remove_stale_temporary_files(index_files.folder)
-    return index_files.bring_up_to_date(sessions, agent_id=agent_id)
+    with index_write_errors(index_files.folder, index_files.agent_name):  # a full disk: a clear error
+        return index_files.bring_up_to_date(sessions, agent_id=agent_id)
 
 
 def reindex_agent(
@@ -416,7 +419,11 @@ def reindex_agent(
         _write_vectors(session, [row[0] for row in rows], vectors)
         agent.embedder_id = embedder_id
         agent.index_version = new_version = agent.index_version + 1
-    with sessions() as session, session.begin():
+    with (
+        sessions() as session,
+        session.begin(),
+        index_write_errors(index_files.folder, index_files.agent_name),
+    ):
         index_files.rebuild(session, agent_id=agent_id, index_version=new_version)
     return ReindexReport(
         agent=index_files.agent_name,
