@@ -112,6 +112,8 @@ def test_dense_search_is_the_exact_top_k_with_hnsw_within_recall_bound(
         with kit.sessions() as session, session.begin():
             snapshot = index.snapshot(session, agent_id=agent.id, index_version=0)
             assert snapshot.vector_count() == len(ids) >= EXACT_SEARCH_BELOW
+            hnsw = f"agentkit_vectors_{agent.id}_hnsw"
+            assert session.execute(text(f"SELECT to_regclass('{hnsw}') IS NOT NULL")).scalar()
             for query in queries:
                 exact = set(ids[np.argsort(-(vectors @ query), kind="stable")[:100]].tolist())
                 found = snapshot.dense(query, 100)

@@ -22,8 +22,6 @@ from sqlalchemy.orm import Session
 from agentkit.index.lexical import DEFAULT_B, DEFAULT_K1, tokenize
 from agentkit.index.pg_schema import LENGTHS_TABLE, POSTINGS_TABLE
 
-WRITE_BATCH = 2000
-
 _SCORES = f"""
 WITH query_terms AS (
     SELECT term, sum(weight)::float8 AS weight
@@ -58,32 +56,24 @@ SELECT chunk_id, score FROM scored ORDER BY score DESC, chunk_id {{limit}}
 
 
 def write_postings(session: Session, agent_id: int, chunk_ids: Sequence[int], texts: Sequence[str]) -> None:
-    """Index chunks (new ids) in the session's transaction."""
-    lengths: list[dict[str, int]] = []
-    postings: list[dict[str, object]] = []
-    for chunk_id, chunk_text in zip(chunk_ids, texts, strict=True):
-        counts = Counter(tokenize(chunk_text))
-        length = sum(counts.values())
-        lengths.append({"chunk": int(chunk_id), "agent": agent_id, "length": length})
-        postings.extend(
-            {"agent": agent_id, "term": term, "chunk": int(chunk_id), "count": count, "length": length}
-            for term, count in counts.items()
-        )
-    for start in range(0, len(lengths), WRITE_BATCH):
-        session.execute(
-            text(
-                f"INSERT INTO {LENGTHS_TABLE} (chunk_id, agent_id, length) VALUES (:chunk, :agent, :length)"
-            ),
-            lengths[start : start + WRITE_BATCH],
-        )
-    for start in range(0, len(postings), WRITE_BATCH * 10):
-        session.execute(
-            text(
-                f"INSERT INTO {POSTINGS_TABLE} (agent_id, term, chunk_id, count, length) "
-                "VALUES (:agent, :term, :chunk, :count, :length)"
-            ),
-            postings[start : start + WRITE_BATCH * 10],
-        )
+    """Index chunks (new ids) in the session's transaction, with two COPYs."""
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        counted = [
+            (int(chunk_id), Counter(tokenize(chunk_text)))
+            for chunk_id, chunk_text in zip(chunk_ids, texts, strict=True)
+        ]
+        with cursor.copy(f"COPY {LENGTHS_TABLE} (chunk_id, agent_id, length) FROM STDIN") as copy:
+            for chunk_id, counts in counted:
+                copy.write_row((chunk_id, agent_id, sum(counts.values())))
+        with cursor.copy(
+            f"COPY {POSTINGS_TABLE} (agent_id, term, chunk_id, count, length) FROM STDIN"
+        ) as copy:
+            for chunk_id, counts in counted:
+                length = sum(counts.values())
+                for term, count in counts.items():
+                    copy.write_row((agent_id, term, chunk_id, count, length))
 
 
 def delete_postings(session: Session, agent_id: int) -> None:
