@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from agentkit import Agent, AgentKit
 from agentkit.cli.app import cli
 from agentkit.improve.curated import (
+    CuratedAnswerExistsError,
     CuratedAnswerNotFoundError,
     CuratedAnswersFileError,
     InvalidCuratedAnswerError,
@@ -70,6 +71,16 @@ def test_add_list_revise_remove_keep_every_version(kit: AgentKit) -> None:
         curated.remove(added.id)
     with pytest.raises(InvalidCuratedAnswerError, match="answer is empty"):
         curated.add("A question?", "  ")
+
+
+def test_a_question_is_curated_once(kit: AgentKit) -> None:
+    curated = kit.create_agent("helpdesk").curated
+    first = curated.add(WARRANTY_Q, "Three years.")
+    with pytest.raises(CuratedAnswerExistsError, match=f"curated answer {first.id} already") as exists:
+        curated.add("  how long is the WARRANTY of the Lumo kettle? ", "Four years.")
+    assert exists.value.answer_id == first.id
+    assert curated.find(WARRANTY_Q.upper()) == curated.get(first.id)
+    assert curated.find("Something else?") is None
 
 
 def test_the_question_is_embedded_with_the_agents_embedder(kit: AgentKit, fake_embedder) -> None:  # type: ignore[no-untyped-def]
@@ -223,6 +234,9 @@ def test_cli_add_list_export_import_remove_revise(kit: AgentKit, tmp_path: Path)
     assert "Added curated answer 1" in run(
         "add", "helpdesk", "--question", WARRANTY_Q, "--answer", "Three years.", "--source", "https://x/w"
     )
+    assert "Revised curated answer 1 of helpdesk (version 2)" in run(
+        "add", "helpdesk", "-q", WARRANTY_Q, "-a", "Three years.", "--source", "https://x/w"
+    )
     listed = json.loads(run("list", "helpdesk", "--json"))
     assert [(item["id"], item["answer"], item["source"]) for item in listed] == [
         (1, "Three years.", "https://x/w")
@@ -236,6 +250,7 @@ def test_cli_add_list_export_import_remove_revise(kit: AgentKit, tmp_path: Path)
     history = json.loads(run("list", "helpdesk", "--history", "--json"))
     assert [(change["curated_answer_id"], change["action"]) for change in history] == [
         (1, "add"),
+        (1, "revise"),
         (2, "add"),
         (1, "remove"),
     ]
@@ -302,6 +317,13 @@ def test_a_revision_by_another_process_changes_the_next_answer_of_a_running_serv
             timeout=60,
         ).json()
         assert [item["version"] for item in listed] == [2]
+        again = httpx.post(
+            f"{server.url}/api/agents/helpdesk/answers",
+            json={"question": WARRANTY_Q, "answer": "Six years."},
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=60,
+        )
+        assert again.status_code == 409, again.text
         removed = httpx.delete(
             f"{server.url}/api/agents/helpdesk/answers/{listed[0]['id']}",
             headers={"Authorization": f"Bearer {admin_key}"},

@@ -13,7 +13,7 @@ import click
 
 from agentkit.cli.context import kit_of
 from agentkit.cli.output import print_json
-from agentkit.improve.curated import CuratedAnswer, current_user
+from agentkit.improve.curated import CuratedAnswer, CuratedAnswerExistsError, current_user
 
 
 @click.group()
@@ -28,8 +28,14 @@ def answers() -> None:
 @click.option("--source", default=None, help="A URL (or other reference) cited with the answer.")
 @click.pass_context
 def add_answer(ctx: click.Context, name: str, question: str, answer: str, source: str | None) -> None:
-    """Add a curated answer to agent NAME."""
-    added = kit_of(ctx).get_agent(name).curated.add(question, answer, source=source, by=current_user())
+    """Add a curated answer to agent NAME (a question curated already gets the new answer)."""
+    curated = kit_of(ctx).get_agent(name).curated
+    try:
+        added = curated.add(question, answer, source=source, by=current_user())
+    except CuratedAnswerExistsError as exists:
+        revised = curated.revise(exists.answer_id, answer, source=source, by=current_user())
+        click.echo(f"Revised curated answer {revised.id} of {name} (version {revised.version}).")
+        return
     click.echo(f"Added curated answer {added.id} to {name}.")
 
 

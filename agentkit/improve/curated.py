@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CSV_COLUMNS",
     "CuratedAnswer",
+    "CuratedAnswerExistsError",
     "CuratedAnswerNotFoundError",
     "CuratedAnswerVersion",
     "CuratedAnswers",
@@ -54,6 +55,14 @@ MAX_SOURCE_CHARS = 2000
 
 class CuratedAnswerNotFoundError(AgentkitError):
     """No active curated answer (or logged question) with that id belongs to the agent."""
+
+
+class CuratedAnswerExistsError(AgentkitError):
+    """The question is a curated question already (same words); revise that answer instead."""
+
+    def __init__(self, message: str, answer_id: int) -> None:
+        super().__init__(message)
+        self.answer_id = answer_id
 
 
 class InvalidCuratedAnswerError(AgentkitError, ValueError):
@@ -231,6 +240,14 @@ class CuratedAnswers:
                 for row in rows
             ]
 
+    def find(self, question: str) -> CuratedAnswer | None:
+        """The active curated answer whose question is `question` word for word (any case)."""
+        wanted = _same_words(question)
+        for item in self.list():
+            if _same_words(item.question) == wanted:
+                return item
+        return None
+
     def match(self, question: str) -> CuratedReply | None:
         """The curated answer `question` means, or None (what the answer path consults first)."""
         embedder = self._embedder()
@@ -243,8 +260,19 @@ class CuratedAnswers:
     def add(
         self, question: str, answer: str, *, source: str | None = None, by: str | None = None
     ) -> CuratedAnswer:
-        """Store a new curated answer (its question is embedded now, with the agent's embedder)."""
+        """Store a new curated answer (its question is embedded now, with the agent's embedder).
+
+        A question that is curated already (same words, any case or spacing) raises
+        `CuratedAnswerExistsError` with that answer's id: revise it instead.
+        """
         entry = _checked(question, answer, source)
+        existing = self.find(entry.question)
+        if existing is not None:
+            raise CuratedAnswerExistsError(
+                f"agent {self._agent_name!r} has this question as curated answer {existing.id} already; "
+                "revise that one",
+                existing.id,
+            )
         vectors, embedder_id = self._embed([entry.question])
         with self._sessions() as session, session.begin():
             return self._insert(session, entry, vectors[0], embedder_id, by or current_user())
@@ -284,16 +312,9 @@ class CuratedAnswers:
                 used = session.get(CuratedAnswerRow, curated_id)
                 if used is None or used.removed_at is not None:
                     curated_id = None
-            if curated_id is None:
-                wanted = _same_words(question)
-                for row in session.scalars(
-                    select(CuratedAnswerRow).where(
-                        CuratedAnswerRow.agent_id == self._agent_id, CuratedAnswerRow.removed_at.is_(None)
-                    )
-                ):
-                    if _same_words(row.question) == wanted:
-                        curated_id = row.id
-                        break
+        if curated_id is None:
+            same = self.find(question)
+            curated_id = same.id if same is not None else None
         if curated_id is not None:
             return self.revise(curated_id, answer, by=by)
         return self.add(question, answer, by=by)

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from agentkit.improve.curated import CuratedAnswerNotFoundError
+from agentkit.improve.curated import CuratedAnswerExistsError, CuratedAnswerNotFoundError
 from agentkit.server.access import SCOPES_ADMIN, ApiError, authorize, server_state
 from agentkit.server.keys import ApiKey
 from agentkit.store.models import AgentRow, QuestionLogRow
@@ -71,12 +71,16 @@ async def list_answers(
 
 @router.post("/agents/{name}/answers", status_code=201)
 async def add_answer(name: str, body: NewAnswer, request: Request, key: AdminKey) -> dict[str, Any]:
-    """Add a curated answer (`agentkit answers add`)."""
+    """Add a curated answer (`agentkit answers add`); 409 when the question is curated already
+    (revise that answer: PATCH with its id)."""
     state = server_state(request)
 
     def run() -> dict[str, Any]:
         curated = state.kit.get_agent(name).curated
-        return curated.add(body.question, body.answer, source=body.source, by=key.key_id).to_dict()
+        try:
+            return curated.add(body.question, body.answer, source=body.source, by=key.key_id).to_dict()
+        except CuratedAnswerExistsError as exists:
+            raise ApiError(409, "conflict_error", str(exists)) from None
 
     return await run_in_threadpool(run)
 
