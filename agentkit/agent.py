@@ -21,7 +21,7 @@ from agentkit.answering.grounding import GROUNDING_MODES
 from agentkit.answering.pipeline import AnsweringSettings, AnswerStream, AnswerTrace, answer_stream
 from agentkit.answering.prompting import DEFAULT_SYSTEM_PROMPT
 from agentkit.conversation import Conversation
-from agentkit.errors import ConnectorError, InvalidSettingError, SourceNotFoundError
+from agentkit.errors import ConnectorError, DatabaseUnavailableError, InvalidSettingError, SourceNotFoundError
 from agentkit.evaluation import evaluate, read_qa_file
 from agentkit.improve import feedback as feedback_store
 from agentkit.improve import log as question_log
@@ -314,6 +314,11 @@ class Agent:
         Each hit carries the score its ranking used and its dense and lexical scores.
         """
         retriever = self._get_retriever()
+        try:
+            with self._kit.sessions() as session, session.begin():
+                return retriever.search(session, query, k=k or self.top_k, mode=mode)
+        except DatabaseUnavailableError:
+            pass  # the server dropped the connection (a restart): a read is safe to run once more
         with self._kit.sessions() as session, session.begin():
             return retriever.search(session, query, k=k or self.top_k, mode=mode)
 
