@@ -10,9 +10,7 @@ Every change commits at once and takes effect on the next question in every proc
 
 from __future__ import annotations
 
-import csv
 import getpass
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from agentkit.errors import AgentkitError
+from agentkit.improve.curated_csv import (
+    CSV_COLUMNS,
+    CuratedAnswersFileError,
+    CuratedEntry,
+    InvalidCuratedAnswerError,
+    checked_entry,
+    read_csv,
+    same_words,
+    write_csv,
+)
 from agentkit.improve.matching import CuratedReply, matcher_for
 from agentkit.ingest.refresh import as_utc
 from agentkit.store.models import (
@@ -48,10 +56,6 @@ __all__ = [
     "current_user",
 ]
 
-CSV_COLUMNS = ("question", "answer", "source")
-MAX_QUESTION_CHARS = 4000
-MAX_SOURCE_CHARS = 2000
-
 
 class CuratedAnswerNotFoundError(AgentkitError):
     """No active curated answer (or logged question) with that id belongs to the agent."""
@@ -63,14 +67,6 @@ class CuratedAnswerExistsError(AgentkitError):
     def __init__(self, message: str, answer_id: int) -> None:
         super().__init__(message)
         self.answer_id = answer_id
-
-
-class InvalidCuratedAnswerError(AgentkitError, ValueError):
-    """A curated answer's question, answer or source is empty or too long."""
-
-
-class CuratedAnswersFileError(AgentkitError, ValueError):
-    """A CSV file of curated answers cannot be read; the message names the file and the line."""
 
 
 def current_user() -> str:
@@ -173,13 +169,6 @@ class ImportReport:
         }
 
 
-@dataclass(frozen=True)
-class _Entry:
-    question: str
-    answer: str
-    source: str | None
-
-
 class CuratedAnswers:
     """One agent's curated answers. `by` names who makes a change (default: `current_user()`)."""
 
@@ -242,9 +231,9 @@ class CuratedAnswers:
 
     def find(self, question: str) -> CuratedAnswer | None:
         """The active curated answer whose question is `question` word for word (any case)."""
-        wanted = _same_words(question)
+        wanted = same_words(question)
         for item in self.list():
-            if _same_words(item.question) == wanted:
+            if same_words(item.question) == wanted:
                 return item
         return None
 
@@ -265,7 +254,7 @@ class CuratedAnswers:
         A question that is curated already (same words, any case or spacing) raises
         `CuratedAnswerExistsError` with that answer's id: revise it instead.
         """
-        entry = _checked(question, answer, source)
+        entry = checked_entry(question, answer, source)
         existing = self.find(entry.question)
         if existing is not None:
             raise CuratedAnswerExistsError(
@@ -289,7 +278,9 @@ class CuratedAnswers:
         """Replace the answer's text (and, when given, its question or source): version + 1."""
         with self._sessions() as session, session.begin():
             row = self._row(session, answer_id, active=True)
-            entry = _checked(question if question is not None else row.question, answer, source or row.source)
+            entry = checked_entry(
+                question if question is not None else row.question, answer, source or row.source
+            )
             if entry.question != row.question:
                 vector, embedder_id = self._embed([entry.question])
                 row.embedding, row.embedder_id = vector[0], embedder_id
@@ -343,25 +334,25 @@ class CuratedAnswers:
             text = location.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
             raise CuratedAnswersFileError(f"cannot read {location}: {error}; give a UTF-8 CSV file") from None
-        entries = _parse_csv(text, str(location))
+        entries = read_csv(text, str(location))
         who = by or current_user()
         with self._sessions() as session:
             existing = {
-                _same_words(row.question): row.id
+                same_words(row.question): row.id
                 for row in session.scalars(
                     select(CuratedAnswerRow).where(
                         CuratedAnswerRow.agent_id == self._agent_id, CuratedAnswerRow.removed_at.is_(None)
                     )
                 )
             }
-        new = [entry for entry in entries if _same_words(entry.question) not in existing]
+        new = [entry for entry in entries if same_words(entry.question) not in existing]
         vectors, embedder_id = self._embed([entry.question for entry in new])
         report = ImportReport()
         with self._sessions() as session, session.begin():
             for entry, vector in zip(new, vectors, strict=True):
                 report.added.append(self._insert(session, entry, vector, embedder_id, who))
             for entry in entries:
-                answer_id = existing.get(_same_words(entry.question))
+                answer_id = existing.get(same_words(entry.question))
                 if answer_id is None:
                     continue
                 row = self._row(session, answer_id, active=True)
@@ -375,17 +366,12 @@ class CuratedAnswers:
 
     def export_csv(self, target: TextIO) -> int:
         """Write the active curated answers as CSV (`question,answer,source`); returns how many."""
-        writer = csv.writer(target)
-        writer.writerow(CSV_COLUMNS)
-        listed = self.list()
-        for item in listed:
-            writer.writerow((item.question, item.answer, item.source or ""))
-        return len(listed)
+        return write_csv(target, ((item.question, item.answer, item.source) for item in self.list()))
 
     # ----- internals -----------------------------------------------------------------------
 
     def _insert(
-        self, session: Session, entry: _Entry, vector: bytes, embedder_id: str, who: str
+        self, session: Session, entry: CuratedEntry, vector: bytes, embedder_id: str, who: str
     ) -> CuratedAnswer:
         now = utc_now()
         row = CuratedAnswerRow(
@@ -442,79 +428,3 @@ def _version_row(row: CuratedAnswerRow, action: str, who: str, when: datetime) -
         changed_by=who,
         changed_at=when,
     )
-
-
-def _checked(question: str, answer: str, source: str | None, *, where: str = "") -> _Entry:
-    question, answer, source = (
-        (question or "").strip(),
-        (answer or "").strip(),
-        (source or "").strip() or None,
-    )
-    problem = None
-    if not question:
-        problem = "the question is empty"
-    elif len(question) > MAX_QUESTION_CHARS:
-        problem = f"the question is longer than {MAX_QUESTION_CHARS} characters"
-    elif not answer:
-        problem = "the answer is empty"
-    elif source is not None and len(source) > MAX_SOURCE_CHARS:
-        problem = f"the source is longer than {MAX_SOURCE_CHARS} characters"
-    if problem is None:
-        return _Entry(question, answer, source)
-    if where:
-        raise CuratedAnswersFileError(
-            f"{where}: {problem}; fix the row and import the file again (nothing was added)"
-        )
-    raise InvalidCuratedAnswerError(f"{problem}; a curated answer needs a question and an answer")
-
-
-def _same_words(question: str) -> str:
-    """A question as compared for "the same question": case and spacing do not count."""
-    return " ".join(question.split()).casefold()
-
-
-def _parse_csv(text: str, name: str) -> list[_Entry]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise CuratedAnswersFileError(
-            f"{name} is empty; its first line must be the header question,answer,source"
-        ) from None
-    except csv.Error as error:
-        raise CuratedAnswersFileError(f"{name}, line 1: {error}") from None
-    columns = [column.strip().lower() for column in header]
-    if "question" not in columns or "answer" not in columns or set(columns) - set(CSV_COLUMNS) - {""}:
-        raise CuratedAnswersFileError(
-            f"{name}, line 1: the header is {','.join(header)!r}; it must name the columns "
-            "question,answer and optionally source"
-        )
-    entries = []
-    first_line: dict[str, int] = {}
-    try:
-        for values in reader:
-            line = reader.line_num
-            if not any(value.strip() for value in values):
-                continue  # a blank line
-            if len(values) > len(columns):
-                raise CuratedAnswersFileError(
-                    f"{name}, line {line}: {len(values)} values for {len(columns)} columns; "
-                    'quote a value that holds a comma ("like, this")'
-                )
-            row = dict(zip(columns, values, strict=False))
-            entry = _checked(
-                row.get("question", ""),
-                row.get("answer", ""),
-                row.get("source"),
-                where=f"{name}, line {line}",
-            )
-            seen = first_line.setdefault(_same_words(entry.question), line)
-            if seen != line:
-                raise CuratedAnswersFileError(
-                    f"{name}, line {line}: the question of line {seen} again; keep one of the two rows "
-                    "(nothing was added)"
-                )
-            entries.append(entry)
-    except csv.Error as error:
-        raise CuratedAnswersFileError(f"{name}, line {reader.line_num}: {error}") from None
-    return entries
