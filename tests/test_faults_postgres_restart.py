@@ -3,9 +3,11 @@
 The test starts its own PostgreSQL (`tests.restartable_postgres`, Debian's binaries, run as
 `nobody` under root) and really restarts it (fast shutdown: every connection is dropped) at a
 chosen point: inside the write transaction of a sync's second batch, and between the statements
-of a search's snapshot. Each gets a `DatabaseUnavailableError` that names the database and says
-what to do; SQL holds no half state (the batch was rolled back, earlier batches stay); and the
-next operation works without any repair: the pool's pre-ping replaces the dead connections.
+of a search's snapshot. The sync gets a `DatabaseUnavailableError` that names the database and
+says what to do; SQL holds no half state (the batch was rolled back, earlier batches stay); the
+search, a read, is retried once and succeeds, and fails clearly only when the server is still
+down for the retry. The next operation works without any repair: the pool's pre-ping replaces
+the dead connections.
 """
 
 from __future__ import annotations
@@ -102,19 +104,27 @@ def test_restart_during_a_search(pg_kit: AgentKit, postgres: RestartablePostgres
     agent = kit.create_agent("docs")
     agent.add_source(str(folder))
     assert agent.search("pier3", k=3)
-    armed = {"restart": True}
+    fault = {"action": postgres.restart}
 
     @event.listens_for(kit.engine, "before_cursor_execute")
-    def restart_before_chunk_rows(connection, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if armed["restart"] and "FROM chunks" in statement:
-            armed["restart"] = False
-            postgres.restart()
+    def fault_before_chunk_rows(connection, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        action = fault.pop("action", None)
+        if action is not None and "FROM chunks" in statement:
+            action()
+        elif action is not None:
+            fault["action"] = action
 
-    with pytest.raises(DatabaseUnavailableError, match="lost the connection to the database"):
+    # A restart between the statements of a search: the read is retried once, and works.
+    hits = agent.search("pier3", k=3)
+    assert hits and "note_03" in hits[0].uri and not fault
+
+    # A server still down for the retry: a clear error, then the next search works.
+    fault["action"] = postgres.stop
+    with pytest.raises(DatabaseUnavailableError, match="could not connect to the database postgresql"):
         agent.search("pier3", k=3)
-    event.remove(kit.engine, "before_cursor_execute", restart_before_chunk_rows)
-
-    hits = agent.search("pier3", k=3)  # the next search just works
+    event.remove(kit.engine, "before_cursor_execute", fault_before_chunk_rows)
+    postgres.start()
+    hits = agent.search("pier3", k=3)
     assert hits and "note_03" in hits[0].uri
     assert stored(kit) == (10, 10)
     assert agent.doctor().healthy

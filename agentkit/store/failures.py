@@ -6,7 +6,8 @@ Two places fail that are not agentkit's fault and that a person can fix:
   event so both surface as a `StorageError` that names the database (its password hidden) and
   says what to do. The transaction is rolled back by then, so SQL holds the last committed
   state, and SQLAlchemy invalidates a dropped connection, so the pool (with `pool_pre_ping`)
-  hands the next operation a fresh one: nothing needs repair by hand.
+  hands the next operation a fresh one: nothing needs repair by hand. A server that cannot be
+  reached at all is a `DatabaseUnavailableError` too.
 - the index files: `index_write_errors` turns "no space left" (ENOSPC, EDQUOT, EFBIG) while
   an index file is written into `StorageFullError`. Files are written atomically, so the old
   file stays whole; SQL already holds the change and the next write rebuilds the file.
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 
 from agentkit.errors import DatabaseUnavailableError, StorageFullError
 
@@ -37,6 +39,7 @@ def is_no_space(error: BaseException) -> bool:
 def translate_database_errors(engine: Engine) -> None:
     """Make the engine raise `StorageFullError` / `DatabaseUnavailableError` for those faults."""
     where = engine.url.render_as_string(hide_password=True)
+    has_server = engine.dialect.name != "sqlite"
 
     @event.listens_for(engine, "handle_error")
     def _translate(context: Any) -> None:
@@ -50,6 +53,15 @@ def translate_database_errors(engine: Engine) -> None:
                 f"({detail}). The change was rolled back; what was stored before is intact. "
                 "Free some space and run the command again (`agentkit sync NAME` resumes an "
                 "interrupted sync)"
+            )
+        if (
+            has_server
+            and context.connection is None
+            and isinstance(context.sqlalchemy_exception, OperationalError)
+        ):
+            raise DatabaseUnavailableError(
+                f"could not connect to the database {where} ({detail}). Check that the server is "
+                "running and reachable, then run the command again"
             )
         if context.is_disconnect:
             raise DatabaseUnavailableError(
