@@ -1,5 +1,6 @@
 """Hybrid search through the Agent and CLI: the lexical index follows every write, search modes
-return fused and component scores, and records (files and pushed) carry `record_id`."""
+return fused and component scores, and records (files and pushed) carry `record_id`. The tests
+on `any_kit` run on SQLite, PostgreSQL and PostgreSQL with pgvector."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from sqlalchemy import select
 
 from agentkit import AgentKit, SearchError
 from agentkit.cli.app import cli
-from agentkit.index.files import LEXICAL_FILE
+from agentkit.index.files import LEXICAL_FILE, AgentIndexFiles
 from agentkit.index.lexical import LexicalIndex
 from agentkit.store.models import AgentRow, ChunkRow, DocumentRow, SourceRow
 from tests.fakes import FakeEmbedder, ScriptedGenerator
+from tests.pg_fixtures import indexed_chunk_ids
 
 
 def sql_chunks(kit: AgentKit, agent_id: int) -> tuple[set[int], int]:
@@ -33,13 +35,16 @@ def sql_chunks(kit: AgentKit, agent_id: int) -> tuple[set[int], int]:
     return ids, version
 
 
-def assert_lexical_file_matches_sql(kit: AgentKit, name: str) -> LexicalIndex:
+def assert_lexical_file_matches_sql(kit: AgentKit, name: str) -> set[int]:
+    """The agent's BM25 and vector indexes hold exactly its SQL chunks (index files: at the SQL
+    version; pgvector: in its tables)."""
     agent = kit.get_agent(name)
-    lexical = LexicalIndex.load(kit.index_folder(agent.index_key) / LEXICAL_FILE)
     ids, version = sql_chunks(kit, agent.id)
-    assert lexical.chunk_ids() == ids
-    assert lexical.version == version
-    return lexical
+    vector_ids, lexical_ids = indexed_chunk_ids(kit, name)
+    assert lexical_ids == ids and vector_ids == ids
+    if isinstance(agent._index_files(), AgentIndexFiles):
+        assert LexicalIndex.load(kit.index_folder(agent.index_key) / LEXICAL_FILE).version == version
+    return lexical_ids
 
 
 def lexical_titles(kit: AgentKit, name: str, query: str) -> list[str]:
@@ -47,10 +52,10 @@ def lexical_titles(kit: AgentKit, name: str, query: str) -> list[str]:
 
 
 @pytest.fixture
-def any_kit(database_url: str, tmp_path: Path) -> AgentKit:
+def any_kit(any_database_url: str, tmp_path: Path) -> AgentKit:
     kit = AgentKit(
         home=tmp_path / "home",
-        database_url=database_url,
+        database_url=any_database_url,
         embedder=FakeEmbedder(),
         generator=ScriptedGenerator(),
     )

@@ -1,7 +1,8 @@
 """Incremental sync through the API: exactly which chunks change, removals, refresh, reindex, doctor.
 
 After every step the FAISS id set must equal the SQL chunk id set, and the chunk ids of
-documents that did not change must stay what they were.
+documents that did not change must stay what they were; the first test runs on SQLite,
+PostgreSQL and PostgreSQL with pgvector.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from sqlalchemy import func, select, update
 
 from agentkit import AgentKit, IndexNeedsRepairError, InvalidSettingError, SourceNotFoundError
 from agentkit.agent import Agent
-from agentkit.index.faiss import INDEX_FILE, MANIFEST_FILE, FaissBackend, read_manifest
+from agentkit.index.faiss import INDEX_FILE, MANIFEST_FILE, read_manifest
 from agentkit.ingest.pipeline import utc_now
 from agentkit.ingest.refresh import format_duration, is_due, parse_refresh_interval
 from agentkit.store.models import AgentRow, ChunkRow, ConversationRow, DocumentRow, MessageRow, SourceRow
 from tests.fakes import FakeEmbedder
+from tests.pg_fixtures import indexed_chunk_ids
 
 PARAGRAPH = "Filler sentence about {topic} number {n} that pads the section out. "
 
@@ -50,11 +52,8 @@ def chunk_ids_by_document(kit: AgentKit, agent: Agent) -> dict[str, list[int]]:
 
 
 def index_id_set(kit: AgentKit, agent: Agent) -> set[int]:
-    folder = kit.index_folder(agent.index_key)
-    manifest = read_manifest(folder)
-    assert manifest is not None
-    vectors, _ = FaissBackend.load(folder, manifest)
-    return {int(i) for i in vectors.ids()}
+    """The chunk ids of the agent's vectors: its FAISS file, or its pgvector table."""
+    return indexed_chunk_ids(kit, agent.name)[0]
 
 
 def assert_index_matches_sql(kit: AgentKit, agent: Agent) -> set[int]:
@@ -67,10 +66,10 @@ def assert_index_matches_sql(kit: AgentKit, agent: Agent) -> set[int]:
 
 
 def test_edit_delete_add_change_exactly_the_affected_chunks(
-    database_url: str, isolated_home: Path, tmp_path: Path
+    any_database_url: str, isolated_home: Path, tmp_path: Path
 ) -> None:
     embedder = FakeEmbedder()
-    with AgentKit(home=isolated_home, database_url=database_url, embedder=embedder) as kit:
+    with AgentKit(home=isolated_home, database_url=any_database_url, embedder=embedder) as kit:
         agent = kit.create_agent("docs")
         folder = tmp_path / "docs"
         folder.mkdir()
