@@ -26,7 +26,8 @@ from agentkit.errors import (
     IndexNeedsRepairError,
     InvalidSettingError,
 )
-from agentkit.index.locking import agent_write_lock, write_lock_timeout_s
+from agentkit.index.pg_schema import drop_agent_tables
+from agentkit.index.stores import writer_lock
 from agentkit.ingest.chunking import ChunkingSettings
 from agentkit.ingest.pipeline import SyncReport
 from agentkit.models.embedders import DEFAULT_EMBEDDER_ID, Embedder
@@ -157,10 +158,11 @@ class AgentKit:
         """Delete the agent's rows (sources, documents, chunks, conversations) and index files."""
         agent = self.get_agent(name)
 
-        with agent_write_lock(
-            self.lock_path(agent.index_key), agent_name=name, timeout_s=write_lock_timeout_s()
+        with writer_lock(
+            self.sessions, agent_id=agent.id, agent_name=name, lock_path=self.lock_path(agent.index_key)
         ):
             with self.sessions() as session, session.begin():
+                drop_agent_tables(session, agent.id)  # its pgvector table, if it has one
                 row = session.get(AgentRow, agent.id)
                 if row is not None:
                     session.delete(row)

@@ -146,6 +146,11 @@ def test_small_agents_are_searched_exactly_and_an_empty_one_returns_nothing(
         with kit.sessions() as session:
             assert session.execute(text(f"SELECT count(*) FROM agentkit_vectors_{agent.id}")).scalar() == 0
             assert session.execute(text("SELECT count(*) FROM agentkit_lexical_postings")).scalar() == 0
+        kit.get_agent("docs").upsert_records(records(5))
+        kit.delete_agent("docs")
+        with kit.sessions() as session:
+            assert session.execute(text(f"SELECT to_regclass('agentkit_vectors_{agent.id}')")).scalar() is None
+            assert session.execute(text("SELECT count(*) FROM agentkit_lexical_lengths")).scalar() == 0
     finally:
         kit.close()
 

@@ -26,11 +26,12 @@ from agentkit.index.pg_schema import (
     PgVectorUnavailableError,
     backend_for_agent,
     create_pgvector_schema,
+    drop_agent_tables,
     has_pgvector_schema,
     record_backend,
     vector_extension_available,
 )
-from agentkit.index.pgvector import PgVectorIndex, drop_agent_tables
+from agentkit.index.pgvector import PgVectorIndex
 from agentkit.index.registry import index_backend
 from agentkit.index.stores import writer_lock
 from agentkit.store.models import AgentRow

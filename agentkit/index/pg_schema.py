@@ -114,6 +114,16 @@ def vector_table(agent_id: int) -> str:
     return f"agentkit_vectors_{int(agent_id)}"
 
 
+def drop_agent_tables(session: Session, agent_id: int) -> None:
+    """Remove the agent's vector table and postings (moved to files, or deleted); nothing where
+    the database has no pgvector tables."""
+    if not has_pgvector_schema(session):
+        return
+    session.execute(text(f"DROP TABLE IF EXISTS {vector_table(agent_id)}"))
+    for table in (POSTINGS_TABLE, LENGTHS_TABLE):
+        session.execute(text(f"DELETE FROM {table} WHERE agent_id = :agent"), {"agent": agent_id})
+
+
 def recorded_backend(session: Session, agent_id: int) -> tuple[str, str, int, str] | None:
     """(backend, embedder id, dimension, chunker version) recorded for the agent, or None."""
     row = session.execute(

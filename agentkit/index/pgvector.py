@@ -183,12 +183,6 @@ def ensure_hnsw(session: Session, agent_id: int) -> None:
     )
 
 
-def drop_agent_tables(session: Session, agent_id: int) -> None:
-    """Remove the agent's vector table and postings (when it moves to index files)."""
-    session.execute(text(f"DROP TABLE IF EXISTS {vector_table(agent_id)}"))
-    delete_postings(session, agent_id)
-
-
 def write_vectors(session: Session, agent_id: int, ids: list[int], vectors: np.ndarray) -> None:
     """Insert vectors under new chunk ids with one binary COPY, in the session's transaction."""
     import numpy as np
