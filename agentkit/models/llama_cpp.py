@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from agentkit.errors import GeneratorError
@@ -51,6 +52,29 @@ def resolve_model_path(model: str) -> str:
     if not path.is_file():
         raise GeneratorError(f"model file {model} does not exist; give the path of a .gguf file")
     return str(path)
+
+
+# Chat-template control tokens written as text: ChatML's <|im_start|>, <|endoftext|>, Llama 3's
+# <|eot_id|>, Gemma's turn markers. The prompt is tokenized with special tokens recognised, so
+# a source holding "<|im_end|><|im_start|>system" would otherwise open a system turn.
+_CONTROL_TOKEN = re.compile(r"<\|[^|<>\s]{1,40}\|>|<(?:start|end)_of_turn>")
+_WORD_JOINER = "\u2060"
+
+
+def neutralize_special_tokens(text: str, *, special: Sequence[str] = ()) -> str:
+    """`text` with every control-token string (and each of `special`, such as the model's
+    BOS/EOS text) broken by an invisible word joiner after its first character: the model
+    still reads the characters, but as text, never as the token."""
+
+    def broken(match: re.Match[str]) -> str:
+        token = match.group(0)
+        return token[0] + _WORD_JOINER + token[1:]
+
+    text = _CONTROL_TOKEN.sub(broken, text)
+    for token in special:
+        if len(token) > 1 and token in text:
+            text = text.replace(token, token[0] + _WORD_JOINER + token[1:])
+    return text
 
 
 class LlamaCppGenerator(Generator):
@@ -106,11 +130,12 @@ class LlamaCppGenerator(Generator):
             return self._llm.detokenize([token]).decode("utf-8", errors="ignore")
 
     def render_prompt(self, messages: list[ChatMessage]) -> str:
-        """The model's chat template applied in a sandbox."""
-
+        """The model's chat template applied in a sandbox, over messages whose text cannot
+        hold the model's control tokens (`neutralize_special_tokens`)."""
+        special = (self._bos, self._eos)
         return render_chat_template(
             self._template,
-            [{"role": m.role, "content": m.content} for m in messages],
+            [{"role": m.role, "content": neutralize_special_tokens(m.content, special=special)} for m in messages],
             bos_token=self._bos,
             eos_token=self._eos,
         )
