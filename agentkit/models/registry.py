@@ -10,6 +10,7 @@ An agent names its generator and its embedder by a spec string:
 | `llama-cpp:PATH.gguf` | that GGUF file | |
 | `openai:http://HOST:PORT/v1#MODEL` | an OpenAI-compatible server | |
 | `hashing-N` / `hashing:N` | | feature hashing, N dimensions |
+| `onnx:TARGET` / `onnx-int8:TARGET` | | TARGET (`default` or a folder) run by onnxruntime, fp32 / int8 |
 | `KIND:TARGET` | any kind a plugin registers | any kind a plugin registers |
 
 A generator factory is called as `factory(target, settings)` and returns a `Generator`; an
@@ -29,6 +30,7 @@ from agentkit.models.catalog import catalog_model_target
 from agentkit.models.embedders import DEFAULT_EMBEDDER_ID, Embedder, HashingEmbedder
 from agentkit.models.generators import DEFAULT_MODEL, GenerationSettings, Generator
 from agentkit.models.llama_cpp import load_llama_cpp
+from agentkit.models.onnx_embedder import load_onnx, load_onnx_int8
 from agentkit.models.openai_compatible import load_openai_compatible, parse_openai_target
 from agentkit.models.sentence_transformer import load_sentence_transformer
 from agentkit.plugins import Registry
@@ -43,6 +45,8 @@ LLAMA_CPP = "llama-cpp"
 OPENAI = "openai"
 SENTENCE_TRANSFORMERS = "sentence-transformers"
 HASHING = "hashing"
+ONNX = "onnx"
+ONNX_INT8 = "onnx-int8"
 
 _KIND = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*):(.*)$", re.S)
 _LEGACY_HASHING = re.compile(r"^hashing-(\d+)$")
@@ -58,6 +62,8 @@ generators.register(LLAMA_CPP, load_llama_cpp)
 generators.register(OPENAI, load_openai_compatible)
 embedders.register(SENTENCE_TRANSFORMERS, load_sentence_transformer)
 embedders.register(HASHING, _hashing)
+embedders.register(ONNX, load_onnx)
+embedders.register(ONNX_INT8, load_onnx_int8)
 
 
 def split_generator_spec(spec: str, *, home: str | Path | None = None) -> tuple[str, str]:

@@ -1,0 +1,149 @@
+"""Exporting a sentence-transformers model folder to ONNX, once, into a cache folder.
+
+The ONNX embedder (`agentkit.models.onnx_embedder`) runs a model with onnxruntime alone; this
+module makes the file it runs. The export reads only the local model folder (never a hub): the
+transformer is traced with torch together with the model's mean or CLS pooling, so the ONNX
+graph returns one sentence vector per text. The int8 variant quantizes the MatMul weights
+per channel (dynamic quantization): measured on all-MiniLM-L6-v2, cosine 0.991 or more to the
+fp32 vectors on 256 SciFact abstracts, where quantizing every op per tensor gave 0.90.
+
+torch and transformers are needed only here, the first time a model is used; the cached file
+is keyed by the model folder and its weights' size and modification time, so an updated model
+is exported again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from agentkit.atomic_files import write_atomically
+from agentkit.errors import EmbedderError
+
+ONNX_OPSET = 17
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAME = "sentence_embedding"
+# Bumped when the exported graph changes, so older cached files are not reused.
+EXPORT_FORMAT = 1
+
+
+def pooling_mode(model_path: Path) -> str:
+    """'mean' or 'cls', from the model folder's sentence-transformers pooling config."""
+    config_path = model_path / "1_Pooling" / "config.json"
+    if not config_path.is_file():
+        return "mean"  # sentence-transformers' own default for a bare transformer folder
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if config.get("pooling_mode_cls_token"):
+        return "cls"
+    raise EmbedderError(
+        f"{config_path}: only mean or CLS pooling can run on ONNX; use the sentence-transformers "
+        "embedder (give the folder path without 'onnx:') for this model"
+    )
+
+
+def max_sequence_length(model_path: Path) -> int:
+    """The model's `max_seq_length` (sentence_bert_config.json), 512 when not given."""
+    config_path = model_path / "sentence_bert_config.json"
+    if config_path.is_file():
+        value = json.loads(config_path.read_text(encoding="utf-8")).get("max_seq_length")
+        if isinstance(value, int) and value > 0:
+            return value
+    return 512
+
+
+def cached_onnx_path(model_path: Path, cache_folder: Path, *, quantized: bool) -> Path:
+    """Where the ONNX file of this model folder lives in the cache (it may not exist yet)."""
+    fingerprint = hashlib.sha256(f"{EXPORT_FORMAT}\n{model_path.resolve()}\n".encode())
+    for name in ("model.safetensors", "pytorch_model.bin", "config.json"):
+        weights = model_path / name
+        if weights.is_file():
+            status = weights.stat()
+            fingerprint.update(f"{name}:{status.st_size}:{status.st_mtime_ns}\n".encode())
+    variant = "int8" if quantized else "fp32"
+    return cache_folder / f"{model_path.name}-{fingerprint.hexdigest()[:16]}" / f"model-{variant}.onnx"
+
+
+def ensure_onnx_model(model_path: Path, cache_folder: Path, *, quantized: bool) -> Path:
+    """The cached ONNX file for `model_path`, exported (and quantized) first if missing."""
+    target = cached_onnx_path(model_path, cache_folder, quantized=quantized)
+    if target.is_file():
+        return target
+    fp32 = cached_onnx_path(model_path, cache_folder, quantized=False)
+    if not fp32.is_file():
+        write_atomically(fp32, lambda path: _export(model_path, path))
+    if quantized:
+        write_atomically(target, lambda path: _quantize(fp32, path))
+    return target
+
+
+def _export(model_path: Path, destination: Path) -> None:
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as error:
+        raise EmbedderError(
+            "exporting the embedder to ONNX needs torch and transformers once; run: "
+            "pip install torch transformers"
+        ) from error
+    mode = pooling_mode(model_path)
+    try:
+        model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
+    except Exception as error:  # transformers raises many kinds; all mean "cannot load"
+        raise EmbedderError(f"cannot load the model at {model_path} for ONNX export: {error}") from error
+    model.eval()
+
+    class PooledModel(torch.nn.Module):
+        """The transformer and its pooling in one graph: token ids in, one vector per text out."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = model
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+        ) -> torch.Tensor:
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            if mode == "cls":
+                return hidden[:, 0]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    sample = torch.ones((2, 8), dtype=torch.long)
+    axes = {name: {0: "batch", 1: "tokens"} for name in INPUT_NAMES}
+    axes[OUTPUT_NAME] = {0: "batch"}
+    with torch.no_grad():
+        torch.onnx.export(
+            PooledModel(),
+            (sample, torch.ones_like(sample), torch.zeros_like(sample)),
+            str(destination),
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+
+
+def _quantize(fp32: Path, destination: Path) -> None:
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as error:
+        raise EmbedderError("quantizing the ONNX embedder needs onnx; run: pip install onnx") from error
+    # quantize_dynamic writes beside its output; a private folder keeps its scratch files apart.
+    with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
+        output = Path(scratch) / "model.onnx"
+        quantize_dynamic(
+            str(fp32),
+            str(output),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+        )
+        os.replace(output, destination)
