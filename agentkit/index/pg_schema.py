@@ -6,7 +6,9 @@ installed on the server later):
   (`pgvector`, or the file backend it was moved to) with the embedder and dimension of the
   vectors the database holds for it. A `pgvector` row means the agent's vector table and
   postings hold exactly its chunks: every write keeps them so in its own transaction.
-- `agentkit_lexical_postings` (agent, term, chunk, term count, chunk length) and
+- `agentkit_lexical_postings` (agent, term, chunk, term count, chunk length; its primary key
+  index carries the count and length, so a query term's postings are read from the index
+  alone, in one range, not from heap pages scattered by insertion order) and
   `agentkit_lexical_lengths` (chunk, agent, length): the BM25 index, see
   `agentkit.index.pg_lexical`.
 Per agent on pgvector: `agentkit_vectors_<agent id>` (chunk id, `vector(N)`) with an HNSW index
@@ -68,7 +70,7 @@ _SCHEMA = (
         chunk_id integer NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
         count integer NOT NULL,
         length integer NOT NULL,
-        PRIMARY KEY (agent_id, term, chunk_id)
+        PRIMARY KEY (agent_id, term, chunk_id) INCLUDE (count, length)
     )""",
     f"CREATE INDEX IF NOT EXISTS ix_{POSTINGS_TABLE}_chunk ON {POSTINGS_TABLE} (chunk_id)",
 )
