@@ -58,6 +58,7 @@ from agentkit.answering.support import (
     extract_terms,
     merge_terms,
     prepare_source,
+    printable,
     question_terms,
     score_support,
     split_sentences,
@@ -291,7 +292,7 @@ class StreamingGrounder:
         """
         self._text, self._final = text_so_far, final
         if self.mode == "off":
-            new_text = text_so_far[self._shown_chars :]
+            new_text = printable(text_so_far[self._shown_chars :])
             self._shown_chars = len(text_so_far)
             if new_text:
                 yield new_text
@@ -331,7 +332,7 @@ class StreamingGrounder:
             first = _non_claim(split_sentences(text)[0])
             if first is not None and first.refusal:
                 return GroundedAnswer("", (), True, "the model said it does not know", (first,))
-            return GroundedAnswer(text, tuple(range(1, self.source_count + 1)), False, "grounding is off")
+            return GroundedAnswer(printable(text), tuple(range(1, self.source_count + 1)), False, "grounding is off")
         if not self.source_count and not any(report.refusal for report in reports):
             return GroundedAnswer("", (), True, "there are no sources to support an answer", reports)
         return conclude(reports, self.mode)
@@ -495,7 +496,7 @@ def _choose_citations(supporting: Sequence[SupportScore], written: Sequence[int]
 def cited_sentence(report: SentenceReport) -> str:
     """The sentence with its [n] marks placed before its final punctuation."""
     marks = "".join(f"[{number}]" for number in report.sources)
-    text = report.text.rstrip()
+    text = printable(report.text).rstrip()
     match = re.search(r"([.!?]+[\"')\]]*)$", text)
     if match:
         return f"{text[: match.start()].rstrip()} {marks}{match.group(1)}"

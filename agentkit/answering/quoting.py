@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agentkit.answering.support import ends_with_abbreviation
+from agentkit.answering.support import ends_with_abbreviation, printable
 
 # Quotes longer than this many characters are cut at a word boundary (and marked with ...).
 MAX_QUOTE_CHARS = 400
@@ -34,8 +34,8 @@ class Quote:
 
 
 def quoted_answer(quote: Quote) -> str:
-    """The quote as an answer: the source's passage with its [n] mark."""
-    text = quote.text.rstrip()
+    """The quote as an answer: the source's passage with its [n] mark (control characters out)."""
+    text = printable(quote.text).rstrip()
     if text.endswith((".", "!", "?")) and not text.endswith(ELLIPSIS) and not ends_with_abbreviation(text):
         return f"{text[:-1].rstrip()} [{quote.number}]{text[-1]}"
     return f"{text} [{quote.number}]"

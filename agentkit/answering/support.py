@@ -86,6 +86,9 @@ NUMBER_WORDS: Mapping[str, str] = {
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th|s)?|[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 _ORDINAL_SUFFIX = re.compile(r"^(\d+)(st|nd|rd|th)$")
 _CITATION = re.compile(r"\[(\d{1,3})\]")
+# Characters a terminal or a text renderer acts on instead of showing: C0/C1 controls (ESC
+# starts the sequences that clear a screen or write the clipboard) and bidirectional overrides.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z0-9])|\n\s*\n|\n(?=\s*[-*•]|\s*\d+[.)]\s)")
 _ABBREVIATION = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|e\.g|i\.e|No|Vol|Fig|Inc|Ltd|Co|Corp|Gen|Gov|Sen|Rep|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)|\b[A-Z])\.$"
@@ -231,6 +234,12 @@ def cited_numbers(sentence: str) -> list[int]:
         if number not in seen:
             seen.append(number)
     return seen
+
+
+def printable(text: str) -> str:
+    """`text` without control characters (line breaks and tabs stay): an answer is shown in
+    terminals and pages, and must not act on them."""
+    return _CONTROL_CHARACTERS.sub("", text)
 
 
 def strip_citations(sentence: str) -> str:
