@@ -101,6 +101,7 @@ def test_malformed_pdfs_are_skipped_and_the_good_ones_stored_whole(kit: AgentKit
     for name, reason in failed.items():
         assert name in reason
     assert "cyclic" in failed["count-lie.pdf"]
+    assert "inflates past pypdf's size limit" in failed["inflate-bomb.pdf"]
     assert report.added == 5 - len(failed) >= 2  # good.pdf, and circular-xref.pdf, which pypdf repairs
     assert agent.counts()["documents"] == report.added
     assert agent.doctor().healthy

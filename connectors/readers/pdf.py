@@ -110,19 +110,27 @@ def read_pdf_file(content: bytes, *, name: str, password: str | None = None) -> 
 
         blocks: list[Block] = []
         failed_pages: list[int] = []
+        bomb_pages: list[int] = []
         for page_number in range(1, page_count + 1):
             try:
                 raw_text = reader.pages[page_number - 1].extract_text()
             except MemoryError:  # the worker's memory bound: not a damaged file
                 raise
-            except Exception:  # one damaged page must not lose the others
+            except Exception as error:  # one damaged page must not lose the others
                 failed_pages.append(page_number)
+                if type(error).__name__ == "LimitReachedError":  # pypdf's inflate cap
+                    bomb_pages.append(page_number)
                 continue
             for paragraph in split_paragraphs(clean_page_text(raw_text or "")):
                 blocks.append(Block(text=paragraph, page=page_number))
         title = _metadata_title(reader)
 
     if not blocks:
+        if bomb_pages:
+            raise UnreadableItemError(
+                f"{name}: page {bomb_pages[0]} holds a stream that inflates past pypdf's size "
+                "limit, as decompression bombs do, and no page yields text; the file was skipped"
+            )
         if len(failed_pages) == page_count:
             raise UnreadableItemError(
                 f"{name}: text could not be extracted from any of its {page_count} page(s); "
