@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from agentkit.index.pgvector import EXACT_SEARCH_BELOW, PgVectorIndex
 from agentkit.index.registry import INDEX_BACKEND_VARIABLE
 from agentkit.store import make_engine
 from tests.fakes import FakeEmbedder
+from tests.pg_server import PostgresServer
 
 QUERIES = ("pears widget 7", "apples", "record number 12 about apples", "nothing matches zyzzyva", "widget")
 
@@ -149,7 +151,9 @@ def test_small_agents_are_searched_exactly_and_an_empty_one_returns_nothing(
         kit.get_agent("docs").upsert_records(records(5))
         kit.delete_agent("docs")
         with kit.sessions() as session:
-            assert session.execute(text(f"SELECT to_regclass('agentkit_vectors_{agent.id}')")).scalar() is None
+            assert (
+                session.execute(text(f"SELECT to_regclass('agentkit_vectors_{agent.id}')")).scalar() is None
+            )
             assert session.execute(text("SELECT count(*) FROM agentkit_lexical_lengths")).scalar() == 0
     finally:
         kit.close()
@@ -258,3 +262,33 @@ def test_writers_exclude_each_other_through_an_advisory_lock(
         assert agent.upsert_records(records(3)).added == 3
     finally:
         kit.close()
+
+
+def test_a_user_who_cannot_create_the_extension_keeps_index_files_until_it_exists(
+    tmp_path: Path, pg_server: PostgresServer
+) -> None:
+    """pgvector is not a trusted extension: without a superuser the migration changes nothing,
+    and once an administrator has run CREATE EXTENSION, `index move` creates the tables."""
+    role = f"plain_{uuid.uuid4().hex[:8]}"
+    database = f"agentkit_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(pg_server.url)
+    admin = admin.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        connection.execute(text(f'CREATE DATABASE "{database}" OWNER "{role}"'))
+    url = f"postgresql+psycopg://{role}@{pg_server.host}:{pg_server.port}/{database}"
+    try:
+        with AgentKit(home=tmp_path, database_url=url, embedder=FakeEmbedder()) as kit:
+            kit.create_agent("docs").upsert_records(records(5))
+            assert kit.get_agent("docs")._index_files().backend_name == "faiss"
+            with pytest.raises(PgVectorUnavailableError, match="cannot create it"):
+                move_index(kit, "docs", to="pgvector")
+            superuser = make_engine(pg_server.url_for(database))
+            with superuser.begin() as connection:
+                connection.execute(text("CREATE EXTENSION vector"))
+            superuser.dispose()
+            assert move_index(kit, "docs", to="pgvector").chunks == 5
+            assert [hit.record_id for hit in kit.get_agent("docs").search("Record 4", k=1)] == ["4"]
+    finally:
+        pg_server.drop_database(url)
+        admin.dispose()

@@ -113,7 +113,7 @@ def test_two_servers_share_one_postgres_and_a_killed_writer_leaves_one_state(
                 break  # a batch is committed: the writer is in the middle of the sync
             time.sleep(0.05)
         os.kill(writer.pid, signal.SIGKILL)
-        writer.wait()
+        assert writer.wait() == -signal.SIGKILL, "the writer finished before it could be killed"
         assert search(first, secret, "kiwi crate shelf") == search(second, secret, "kiwi crate shelf")
         assert search(second, secret, "when do the plums arrive")[0][0] == "plums"
 

@@ -121,7 +121,7 @@ def _ensure_pgvector_schema(kit: AgentKit) -> None:
             return
         if not vector_extension_available(connection):
             raise PgVectorUnavailableError(
-                f"this PostgreSQL server has no pgvector extension: {INSTALL_HINT}"
+                f"this database has no pgvector extension and this user cannot create it: {INSTALL_HINT}"
             )
         create_pgvector_schema(connection)
 

@@ -45,8 +45,9 @@ LENGTHS_TABLE = "agentkit_lexical_lengths"
 LOCK_CLASS = 0x61676B74
 INSTALL_HINT = (
     "install pgvector on the PostgreSQL server (https://github.com/pgvector/pgvector: the "
-    "postgresql-NN-pgvector package, or the pgvector/pgvector Docker image) and run "
-    "`agentkit index move NAME --to pgvector`, or unset AGENTKIT_INDEX_BACKEND to keep index files"
+    "postgresql-NN-pgvector package, or the pgvector/pgvector Docker image), run `CREATE "
+    "EXTENSION vector` in the database as a superuser unless agentkit connects as one, then "
+    "`agentkit index move NAME --to pgvector`; or unset AGENTKIT_INDEX_BACKEND to keep index files"
 )
 
 _SCHEMA = (
@@ -81,10 +82,15 @@ class PgVectorUnavailableError(InvalidSettingError):
 
 
 def vector_extension_available(connection: Connection) -> bool:
-    """True when the PostgreSQL server can create (or has) the `vector` extension."""
+    """True when this database has the `vector` extension, or the server has it and this user
+    may create it (it is not a trusted extension: that takes a superuser)."""
     return bool(
         connection.execute(
-            text("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
+            text(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector') OR ("
+                "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AND "
+                "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user))"
+            )
         ).scalar()
     )
 

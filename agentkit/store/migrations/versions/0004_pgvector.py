@@ -1,9 +1,10 @@
 """pgvector: the tables that hold agents' vectors and BM25 postings inside PostgreSQL.
 
-Only on PostgreSQL whose server has the `vector` extension available (pgvector): there it
-creates the extension and the shared tables of `agentkit.index.pgvector`. On SQLite, and on a
-PostgreSQL server without pgvector, it changes nothing (agents keep their index files); install
-pgvector on the server and run `agentkit index move NAME --to pgvector`, which creates them.
+Only on PostgreSQL where the `vector` extension (pgvector) is installed in the database, or
+available on the server to a superuser: there it creates the extension and the shared tables of
+`agentkit.index.pg_schema`. On SQLite, and on a PostgreSQL without pgvector, it changes nothing
+(agents keep their index files); install pgvector later and `agentkit index move NAME --to
+pgvector` creates them.
 
 Each agent on pgvector also gets its own vector table, `agentkit_vectors_<agent id>`, with a
 `vector(N)` column of its embedder's dimension; those are created at run time.
