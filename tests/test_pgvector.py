@@ -292,3 +292,25 @@ def test_a_user_who_cannot_create_the_extension_keeps_index_files_until_it_exist
     finally:
         pg_server.drop_database(url)
         admin.dispose()
+
+
+def test_reindex_with_another_embedder_rewrites_the_pgvector_table_in_its_transaction(
+    tmp_path: Path, pgvector_url: str
+) -> None:
+    with AgentKit(home=tmp_path, database_url=pgvector_url) as kit:
+        agent = kit.create_agent("docs", embedder="hashing-128")
+        agent.upsert_records(records(20))
+        report = agent.reindex(embedder="hashing-64")
+        assert report.chunks_embedded == 20
+        fresh = kit.get_agent("docs")
+        assert [hit.record_id for hit in fresh.search("Record 13 pears", k=1, mode="dense")] == ["13"]
+        doctor = fresh.doctor()
+        assert doctor.healthy and doctor.index_dimension == 64, doctor.problems
+        with kit.sessions() as session:
+            column = session.execute(
+                text(
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                    f"WHERE attrelid = 'agentkit_vectors_{agent.id}'::regclass AND attname = 'embedding'"
+                )
+            ).scalar()
+        assert column == "vector(64)"

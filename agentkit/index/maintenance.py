@@ -419,12 +419,15 @@ def reindex_agent(
         _write_vectors(session, [row[0] for row in rows], vectors)
         agent.embedder_id = embedder_id
         agent.index_version = new_version = agent.index_version + 1
-    with (
-        sessions() as session,
-        session.begin(),
-        index_write_errors(index_files.folder, index_files.agent_name),
-    ):
-        index_files.rebuild(session, agent_id=agent_id, index_version=new_version)
+        if isinstance(index_files, PgVectorIndex):  # its tables change with the vectors, atomically
+            index_files.rebuild(session, agent_id=agent_id, index_version=new_version)
+    if not isinstance(index_files, PgVectorIndex):
+        with (
+            sessions() as session,
+            session.begin(),
+            index_write_errors(index_files.folder, index_files.agent_name),
+        ):
+            index_files.rebuild(session, agent_id=agent_id, index_version=new_version)
     return ReindexReport(
         agent=index_files.agent_name,
         embedder_id=embedder_id,
