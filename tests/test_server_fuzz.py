@@ -327,6 +327,7 @@ def fuzz(server: RunningServer, keys: list[str], count: int) -> None:
         statuses[status] = statuses.get(status, 0) + 1
         if status is not None and not 400 <= status < 500:
             failures.append(f"{status}: {case.label}")
+    print(f"{count} malformed requests, answered by status: {sorted(statuses.items(), key=str)}")
     assert not failures, f"{len(failures)} requests were not answered with a 4xx: {failures[:20]}"
     assert sum(count for status, count in statuses.items() if status is not None) >= count * 0.9, statuses
     good = raw_request(
