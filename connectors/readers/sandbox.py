@@ -26,7 +26,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import select
+import selectors
 import signal
 import subprocess
 import sys
@@ -124,23 +124,27 @@ class _Worker:
         stdout = self.process.stdout
         assert stdout is not None
         descriptor = stdout.fileno()
+        waiter = selectors.DefaultSelector()  # epoll/kqueue: no FD_SETSIZE limit in busy servers
+        waiter.register(descriptor, selectors.EVENT_READ)
         received = bytearray()
-        while True:
-            newline = received.find(b"\n")
-            if newline >= 0:
-                return bytes(received[:newline])
-            if len(received) > max_bytes:
-                raise ValueError(f"answer over {max_bytes} bytes")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([descriptor], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(descriptor, _READ_CHUNK)
-            if not chunk:
-                return None
-            received += chunk
+        try:
+            while True:
+                newline = received.find(b"\n")
+                if newline >= 0:
+                    return bytes(received[:newline])
+                if len(received) > max_bytes:
+                    raise ValueError(f"answer over {max_bytes} bytes")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                if not waiter.select(remaining):
+                    continue
+                chunk = os.read(descriptor, _READ_CHUNK)
+                if not chunk:
+                    return None
+                received += chunk
+        finally:
+            waiter.close()
 
     def exit_status(self) -> int | None:
         try:
