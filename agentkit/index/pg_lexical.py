@@ -6,9 +6,11 @@ stopwords dropped, Snowball English stems), the same Okapi BM25 with the non-neg
 smaller chunk id), so hybrid ranking is the same on every backend. PostgreSQL's full-text
 ranking (`ts_rank`) is not BM25 and is not used.
 
-Each posting row carries its chunk's length, so a query reads the postings of its terms and
-nothing else; N and the average length come from `agentkit_lexical_lengths` (one row per
-chunk, also those without a single term).
+Each posting row carries its chunk's length, so a search reads the postings of its terms once
+(document frequencies by a window over the same rows) and nothing else; N and the average length
+come from `agentkit_lexical_lengths` (one row per chunk, also those without a single term).
+Scoring given chunks (the hybrid hits only one side ranked) counts frequencies over all of a
+term's postings first, then scores the given chunks' rows.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 from agentkit.index.lexical import DEFAULT_B, DEFAULT_K1, tokenize
 from agentkit.index.pg_schema import LENGTHS_TABLE, POSTINGS_TABLE
 
-_SCORES = f"""
+_SCORE_CHUNKS = f"""
 WITH query_terms AS (
     SELECT term, sum(weight)::float8 AS weight
     FROM unnest(CAST(:terms AS text[]), CAST(:weights AS int[])) AS q(term, weight)
@@ -49,6 +51,34 @@ scored AS (
     JOIN frequencies f ON f.term = p.term
     CROSS JOIN collection c
     WHERE p.agent_id = :agent {{only}}
+    GROUP BY p.chunk_id
+)
+SELECT chunk_id, score FROM scored ORDER BY score DESC, chunk_id {{limit}}
+"""
+
+
+_SEARCH = f"""
+WITH query_terms AS (
+    SELECT term, sum(weight)::float8 AS weight
+    FROM unnest(CAST(:terms AS text[]), CAST(:weights AS int[])) AS q(term, weight)
+    GROUP BY term
+),
+collection AS (
+    SELECT count(*)::float8 AS chunks, coalesce(sum(length), 0)::float8 AS total
+    FROM {LENGTHS_TABLE} WHERE agent_id = :agent
+),
+postings AS (
+    SELECT p.chunk_id, p.count, p.length, q.weight, count(*) OVER (PARTITION BY p.term)::float8 AS df
+    FROM {POSTINGS_TABLE} p JOIN query_terms q ON q.term = p.term
+    WHERE p.agent_id = :agent
+),
+scored AS (
+    SELECT p.chunk_id, sum(
+        ln(1.0 + (c.chunks - p.df + 0.5) / (p.df + 0.5)) * (:k1 + 1.0) * p.weight * p.count
+        / (p.count + :k1 * (1.0 - :b + :b * p.length / CASE WHEN c.chunks > 0 AND c.total > 0
+                                                             THEN c.total / c.chunks ELSE 1.0 END))
+    ) AS score
+    FROM postings p CROSS JOIN collection c
     GROUP BY p.chunk_id
 )
 SELECT chunk_id, score FROM scored ORDER BY score DESC, chunk_id {{limit}}
@@ -93,7 +123,7 @@ def search_postings(session: Session, agent_id: int, query: str, k: int) -> list
     if not terms or k <= 0:
         return []
     rows = session.execute(
-        text(_SCORES.format(only="", limit="LIMIT :k")),
+        text(_SEARCH.format(limit="LIMIT :k")),
         {"terms": terms, "weights": weights, "agent": agent_id, "k1": DEFAULT_K1, "b": DEFAULT_B, "k": k},
     ).all()
     return [(int(chunk_id), float(score)) for chunk_id, score in rows]
@@ -115,7 +145,7 @@ def score_chunks(session: Session, agent_id: int, query: str, chunk_ids: Iterabl
     terms, weights = _query(query)
     if terms and indexed:
         rows = session.execute(
-            text(_SCORES.format(only="AND p.chunk_id = ANY(:ids)", limit="")),
+            text(_SCORE_CHUNKS.format(only="AND p.chunk_id = ANY(:ids)", limit="")),
             {
                 "terms": terms,
                 "weights": weights,
