@@ -1,6 +1,7 @@
 """Faults table: each fault test run on its own, with its wall time and peak memory.
 
-Runs each fault test (`tests/test_faults_*.py`, `tests/test_sync_batches.py`) in its own pytest
+Runs each fault test (`tests/test_faults_*.py`, `tests/test_sync_batches.py`,
+`tests/test_storage_failures.py`) in its own pytest
 process and reports pass/fail, wall time and the peak resident memory of that process tree
 (`wait4`'s `ru_maxrss`: the largest of the process and every child it waited for, so the killed
 `agentkit add` runs, the PostgreSQL server's clients and the 12 concurrency workers count). The
@@ -27,6 +28,7 @@ TESTS = (
     ("killed add x3, then sync (400 docs)", "tests/test_faults_resume.py"),
     ("interrupted sync resumes (API)", "tests/test_sync_batches.py"),
     ("disk full: database / index", "tests/test_faults_disk_full.py"),
+    ("database full at its page cap (no root)", "tests/test_storage_failures.py"),
     ("PostgreSQL restart: sync / search", "tests/test_faults_postgres_restart.py"),
     ("4 writers + 8 readers", "tests/test_faults_concurrency.py"),
 )
