@@ -248,6 +248,9 @@ def test_index_move_round_trip_keeps_every_answer_and_an_interrupted_move_change
         assert kit.get_agent("docs")._index_files().backend_name == "faiss"  # recorded, not automatic
         assert rankings(kit, "docs") == on_files
         assert kit.get_agent("docs").doctor().healthy
+        monkeypatch.setenv(INDEX_BACKEND_VARIABLE, "pgvector")  # the recorded move wins
+        assert kit.get_agent("docs")._index_files().backend_name == "faiss"
+        assert kit.get_agent("docs").doctor().healthy
     finally:
         kit.close()
 

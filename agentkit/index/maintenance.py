@@ -136,6 +136,8 @@ def diagnose(
 
     if isinstance(index, PgVectorIndex):
         return diagnose_pgvector(sessions, agent_id=agent_id, index=index)
+    if backend is None and index is not None:
+        backend = index.backend_name  # the one chosen for this agent (recorded or configured)
 
     with sessions() as session, session.begin():
         agent = session.get(AgentRow, agent_id)

@@ -9,6 +9,10 @@ agentkit's; a plugin adds its own through the entry-point group `agentkit.index_
 The environment variable `AGENTKIT_INDEX_BACKEND` picks the backend agents use; each index
 manifest records the backend that wrote it, and a file written by another backend is treated
 like one that lags SQL (rebuilt from the vectors SQL stores, see `agentkit.index.files`).
+
+`pgvector` is not a file backend and is not registered here: an agent whose database is
+PostgreSQL with pgvector keeps its index in the database (`agentkit.index.pgvector`);
+`agentkit.index.pg_schema.backend_for_agent` decides which an agent uses.
 """
 
 from __future__ import annotations
