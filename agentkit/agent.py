@@ -83,9 +83,10 @@ class SourceInfo:
 
     @property
     def due(self) -> bool:
-        """Past its refresh interval (never when it has none); `agentkit sync --due` syncs it."""
+        """Past its refresh interval (never when it has none), or left incomplete by a sync that
+        was stopped; `agentkit sync --due` syncs it."""
 
-        return is_due(self.last_synced_at, self.refresh_interval_s)
+        return self.status == "incomplete" or is_due(self.last_synced_at, self.refresh_interval_s)
 
     def to_dict(self) -> dict[str, Any]:
         age = self.age_s

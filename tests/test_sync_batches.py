@@ -61,8 +61,10 @@ def test_an_interrupted_add_keeps_its_batches_and_the_next_sync_resumes(
     assert "agentkit sync docs" in (info.error or "")
     assert agent.doctor().healthy  # every committed batch reached the index
 
+    assert info.due  # `agentkit sync --due` (cron) resumes it, though it has no refresh interval
+
     embedder.embedded_texts.clear()
-    report = agent.sync()
+    report = agent.sync(due_only=True)
     assert report.ok
     assert report.total("added") == DOCUMENTS - 15 and report.total("unchanged") == 15
     assert len(embedder.embedded_texts) == DOCUMENTS - 15  # one chunk per note, none twice
