@@ -35,8 +35,8 @@ from agentkit.models.generators import DEFAULT_MODEL, GenerationSettings, Genera
 from agentkit.models.registry import (
     load_embedder,
     load_generator,
+    normalize_embedder_spec,
     normalize_generator_spec,
-    split_embedder_spec,
 )
 from agentkit.store import (
     AgentRow,
@@ -113,7 +113,7 @@ class AgentKit:
         if grounding not in GROUNDING_MODES:
             raise InvalidSettingError(f"grounding must be one of {', '.join(GROUNDING_MODES)}")
         model = normalize_generator_spec(model, home=self.home)
-        split_embedder_spec(embedder)  # an unknown kind is refused before anything is stored
+        embedder = normalize_embedder_spec(embedder)  # an unknown kind is refused before anything is stored
         row = AgentRow(
             name=name,
             description=description,

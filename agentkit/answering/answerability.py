@@ -44,7 +44,7 @@ from agentkit.answering.support import (
     word_tokens,
 )
 from agentkit.errors import AnswerabilityModelError
-from agentkit.models.embedders import DEFAULT_EMBEDDER_ID
+from agentkit.models.embedders import BUNDLED_EMBEDDER_IDS, DEFAULT_EMBEDDER_ID
 from agentkit.results import SearchHit
 
 MODEL_PATH = Path(__file__).with_name("answerability.json")
@@ -142,7 +142,7 @@ def shipped_model(embedder_id: str = DEFAULT_EMBEDDER_ID) -> AnswerabilityModel:
     try:
         data = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
         models = data["models"]
-        which = "with_similarity" if embedder_id == DEFAULT_EMBEDDER_ID else "words_only"
+        which = "with_similarity" if embedder_id in BUNDLED_EMBEDDER_IDS else "words_only"
         return AnswerabilityModel.from_json(models[which], where=f"{MODEL_PATH} ({which})")
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise AnswerabilityModelError(f"cannot read {MODEL_PATH} ({error!r}); reinstall agentkit") from error

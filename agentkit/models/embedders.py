@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_EMBEDDER_ID = "default"
+# What a new agent asked for the default embedder records: the bundled all-MiniLM-L6-v2 run by
+# onnxruntime with int8 weights (no torch to answer; 2x the ingest speed, the same SciFact
+# nDCG@10; benchmarks/README.md). Agents created before keep `default`, which stays the
+# sentence-transformers model their vectors came from.
+NEW_AGENT_EMBEDDER_ID = "onnx-int8:default"
+# Every spec that runs the bundled all-MiniLM-L6-v2 (the answerability model was calibrated on it).
+BUNDLED_EMBEDDER_IDS = frozenset(
+    {DEFAULT_EMBEDDER_ID, "sentence-transformers:default", "onnx:default", NEW_AGENT_EMBEDDER_ID}
+)
 
 
 class Embedder(ABC):

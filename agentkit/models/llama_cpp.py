@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from agentkit.errors import GeneratorError
+from agentkit.models import prompt_cache
 from agentkit.models.chat_template import check_chat_template, render_chat_template
 from agentkit.models.generators import DEFAULT_MODEL, ChatMessage, GenerationSettings, Generator
 from agentkit.models.gguf_file import read_gguf_strings
@@ -140,6 +141,33 @@ class LlamaCppGenerator(Generator):
             eos_token=self._eos,
         )
 
+    def _restore_system_turn(self, messages: list[ChatMessage], prompt: str) -> None:
+        """In a fresh context, load the state after the system turn from the prompt cache, or
+        evaluate it and save it there (`agentkit.models.prompt_cache`): a new process then skips
+        re-reading the fixed instructions. A warm context reuses its KV cache on its own."""
+        if self._llm.n_tokens > 0 or not messages or messages[0].role != "system":
+            return
+        special = (self._bos, self._eos)
+        system_turn = render_chat_template(
+            self._template,
+            [{"role": "system", "content": neutralize_special_tokens(messages[0].content, special=special)}],
+            bos_token=self._bos,
+            eos_token=self._eos,
+            add_generation_prompt=False,
+        )
+        if not prompt.startswith(system_turn):
+            return
+        tokens = self._llm.tokenize(system_turn.encode("utf-8"), special=True)
+        full = self._llm.tokenize(prompt.encode("utf-8"), special=True)
+        if len(tokens) < prompt_cache.MIN_PREFIX_TOKENS or full[: len(tokens)] != tokens:
+            return
+        try:
+            path = prompt_cache.state_file(self.model_path, self.context_window, tokens)
+            if not prompt_cache.restore_prefix(self._llm, path, tokens):
+                prompt_cache.save_prefix(self._llm, path, tokens)
+        except (OSError, RuntimeError, ValueError):  # a cache problem costs time, never the answer
+            self._llm.reset()
+
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
@@ -151,6 +179,7 @@ class LlamaCppGenerator(Generator):
         # sources back ("\n[2] Error codes > ...") or invents a new question.
         stops = [s for s in {self._eos, "<|im_end|>", "<|endoftext|>"} if s]
         stops += ["\n[", "\nQuestion:", "\nSources:"]
+        self._restore_system_turn(messages, prompt)
         pieces = self._llm.create_completion(
             prompt,
             max_tokens=max_tokens,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from agentkit.errors import EmbedderError, GeneratorError, ModelSpecError
 from agentkit.models.catalog import catalog_model_target
-from agentkit.models.embedders import DEFAULT_EMBEDDER_ID, Embedder, HashingEmbedder
+from agentkit.models.embedders import DEFAULT_EMBEDDER_ID, NEW_AGENT_EMBEDDER_ID, Embedder, HashingEmbedder
 from agentkit.models.generators import DEFAULT_MODEL, GenerationSettings, Generator
 from agentkit.models.llama_cpp import load_llama_cpp
 from agentkit.models.onnx_embedder import load_onnx, load_onnx_int8
@@ -104,6 +104,16 @@ def split_embedder_spec(spec: str) -> tuple[str, str]:
             f"{', '.join(embedders.names())}, 'hashing-N', or a sentence-transformers folder"
         )
     return SENTENCE_TRANSFORMERS, spec
+
+
+def normalize_embedder_spec(spec: str) -> str:
+    """The embedder spec to store for a new agent: `default` becomes `NEW_AGENT_EMBEDDER_ID`
+    (agents created earlier keep `default`); an unknown kind is refused (`ModelSpecError`)."""
+    spec = spec.strip()
+    if spec == DEFAULT_EMBEDDER_ID:
+        return NEW_AGENT_EMBEDDER_ID
+    split_embedder_spec(spec)
+    return spec
 
 
 def normalize_generator_spec(spec: str, *, home: str | Path | None = None) -> str:

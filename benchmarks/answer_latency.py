@@ -1,0 +1,277 @@
+"""Benchmark: how long `agentkit ask` takes, cold and warm, and where the time goes.
+
+One run measures, on the demo knowledge base (`data/quillstack`, the questions of `make demo`):
+1. `agentkit --help` (median of 5 processes);
+2. cold `agentkit ask` (a new process per question, the way `make demo` runs it): wall time
+   and peak RSS; the first run starts without the system-turn state cache
+   (`agentkit.models.prompt_cache`), the median of the next `--cold` runs loads it;
+3. warm `agent.ask` in one process (median over the questions, `--warm` rounds), with llama.cpp's
+   own counters: prompt tokens evaluated and their time, tokens generated and their time;
+4. bare llama-cpp-python on the very prompts agentkit rendered (same model, context, threads,
+   sampling and answer length), alternating with (3) question by question, so the overhead of
+   agentkit's generator (tokens/s against bare) is measured under the same load.
+
+One agent per `--embedders` spec is built first (each in the same temporary home), so the
+PyTorch embedder and the ONNX one can be compared in one run:
+
+    python benchmarks/answer_latency.py                                   # new agents' default
+    python benchmarks/answer_latency.py --embedders sentence-transformers:default,default --cold 3
+
+The machine is shared and noisy: compare numbers of one run, not across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from agentkit import AgentKit  # noqa: E402
+from agentkit.models.generators import ChatMessage, GenerationSettings, Generator  # noqa: E402
+from agentkit.models.registry import load_generator  # noqa: E402
+
+QUESTIONS = [
+    line.strip()
+    for line in (REPO_ROOT / "data" / "demo_questions.txt").read_text().splitlines()
+    if line.strip()
+]
+AGENTKIT = [sys.executable, "-m", "agentkit"]
+WARM_UP = "What does Quillstack do?"  # not a measured question: its prompt is not cached
+
+
+class Counters:
+    """llama.cpp's prompt-evaluation and generation counters around one completion."""
+
+    def __init__(self, llm: object) -> None:
+        self.llm = llm
+
+    def reset(self) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_perf_context_reset(self.llm._ctx.ctx)  # type: ignore[attr-defined]
+
+    def read(self) -> dict[str, float]:
+        import llama_cpp
+
+        data = llama_cpp.llama_perf_context(self.llm._ctx.ctx)  # type: ignore[attr-defined]
+        return {
+            "prompt_tokens": data.n_p_eval,
+            "prompt_s": data.t_p_eval_ms / 1000,
+            "generated": data.n_eval,
+            "generation_s": data.t_eval_ms / 1000,
+        }
+
+
+class RecordingGenerator(Generator):
+    """The real generator; remembers each rendered prompt, its wall time and llama.cpp counters."""
+
+    def __init__(self, inner: Generator) -> None:
+        self.inner = inner
+        self.counters = Counters(inner._llm)  # type: ignore[attr-defined]
+        self.calls: list[dict[str, object]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float) -> Iterator[str]:
+        call: dict[str, object] = {
+            "prompt": self.inner.render_prompt(messages),  # type: ignore[attr-defined]
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        self.counters.reset()
+        started = time.perf_counter()
+        text = []
+        for piece in self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature):
+            text.append(piece)
+            yield piece
+        call["wall_s"] = time.perf_counter() - started
+        call.update(self.counters.read())
+        call["text"] = "".join(text)
+        self.calls.append(call)
+
+
+def bare_completion(
+    llm: object, counters: Counters, call: dict[str, object], repeat_penalty: float
+) -> dict[str, float]:
+    """The same prompt through llama-cpp-python alone, as many tokens as agentkit generated."""
+    counters.reset()
+    started = time.perf_counter()
+    for _piece in llm.create_completion(  # type: ignore[attr-defined]
+        call["prompt"],
+        max_tokens=max(1, int(call["generated"])),  # type: ignore[call-overload]
+        temperature=call["temperature"],
+        repeat_penalty=repeat_penalty,
+        stream=True,
+    ):
+        pass
+    result = counters.read()
+    result["wall_s"] = time.perf_counter() - started
+    return result
+
+
+def process_seconds_and_rss(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process, run under /usr/bin/time: a child
+    forked from this process would count this process's memory as its own."""
+    with tempfile.NamedTemporaryFile(suffix=".rss") as report:
+        started = time.perf_counter()
+        done = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", report.name, *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed: {done.stderr}")
+        return seconds, int(Path(report.name).read_text().split()[-1]) / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--embedders", default="default", help="embedder specs of the agents, comma-separated"
+    )
+    parser.add_argument("--cold", type=int, default=3, help="cold asks per agent (default 3)")
+    parser.add_argument("--warm", type=int, default=2, help="warm rounds over the questions (default 2)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    work = Path(tempfile.mkdtemp(prefix="agentkit-answer-bench-"))
+    home = work / "home"
+    env = {**os.environ, "AGENTKIT_HOME": str(home)}
+    os.environ["AGENTKIT_HOME"] = str(home)  # the ONNX export is cached here, before the clock
+    print(f"load average {os.getloadavg()[0]:.1f}; {len(QUESTIONS)} demo questions")
+
+    specs = [spec.strip() for spec in args.embedders.split(",") if spec.strip()]
+    with AgentKit(home=home) as kit:
+        for number, spec in enumerate(specs):
+            kit.create_agent(f"demo{number}", embedder=spec).add_source(
+                str(REPO_ROOT / "data" / "quillstack")
+            )
+            print(f"agent demo{number}: embedder {kit.get_agent(f'demo{number}').embedder_id}", flush=True)
+
+    help_runs = sorted(process_seconds_and_rss([*AGENTKIT, "--help"], env) for _ in range(5))
+    print(
+        f"\n`agentkit --help`: median {statistics.median(s for s, _ in help_runs):.2f} s, "
+        f"{statistics.median(m for _, m in help_runs):.0f} MB"
+    )
+
+    print(
+        "\n| cold `agentkit ask` (first: the system-turn state is saved; then loaded) | first s | median of the rest s | peak RSS MB |"
+    )
+    print("|---|---|---|---|")
+    cache = home / "cache" / "llama-prompts"
+    for number, spec in enumerate(specs):
+        shutil.rmtree(cache, ignore_errors=True)
+        runs = [
+            process_seconds_and_rss([*AGENTKIT, "ask", f"demo{number}", QUESTIONS[run % len(QUESTIONS)]], env)
+            for run in range(args.cold + 1)
+        ]
+        print(
+            f"| embedder {spec} | {runs[0][0]:.2f} | {statistics.median(s for s, _ in runs[1:]):.2f} | "
+            f"{max(m for _, m in runs):.0f} |",
+            flush=True,
+        )
+
+    warm_table(home, specs, args.warm)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def warm_table(home: Path, specs: list[str], rounds: int) -> None:
+    from llama_cpp import Llama
+
+    settings = GenerationSettings()
+    recorder = RecordingGenerator(load_generator("default", settings))
+    inner = recorder.inner
+    bare = Llama(
+        model_path=inner.model_path,  # type: ignore[attr-defined]
+        n_ctx=settings.context_window,
+        n_threads=inner._llm.context_params.n_threads,  # type: ignore[attr-defined]
+        n_threads_batch=inner._llm.context_params.n_threads_batch,  # type: ignore[attr-defined]
+        seed=settings.seed,
+        verbose=False,
+    )
+    bare_counters = Counters(bare)
+    ask_seconds: dict[str, list[float]] = {spec: [] for spec in specs}
+    ours: list[dict[str, object]] = []
+    theirs: list[dict[str, float]] = []
+    with AgentKit(home=home, generator=recorder) as kit:
+        agents = [kit.get_agent(f"demo{number}") for number in range(len(specs))]
+        for agent in agents:
+            agent.ask(WARM_UP)  # load the embedder and indexes
+        for _ in range(rounds):
+            for question in QUESTIONS:
+                for spec, agent in zip(specs, agents, strict=True):
+                    calls_before = len(recorder.calls)
+                    started = time.perf_counter()
+                    agent.ask(question)
+                    ask_seconds[spec].append(time.perf_counter() - started)
+                    if len(recorder.calls) > calls_before:  # abstentions may skip generation
+                        call = recorder.calls[-1]
+                        ours.append(call)
+                        theirs.append(bare_completion(bare, bare_counters, call, settings.repeat_penalty))
+    print("\n| warm `agent.ask` (one process) | p50 s | max s |")
+    print("|---|---|---|")
+    for spec, seconds in ask_seconds.items():
+        print(f"| embedder {spec} | {statistics.median(seconds):.2f} | {max(seconds):.2f} |")
+    if not ours:
+        print("no question reached the generator")
+        return
+
+    def rate(tokens: float, seconds: float) -> float:
+        return tokens / seconds if seconds else float("nan")
+
+    rows = [
+        (
+            "agentkit generator",
+            [float(c["prompt_tokens"]) for c in ours],
+            [float(c["prompt_s"]) for c in ours],
+            [float(c["generated"]) for c in ours],
+            [float(c["generation_s"]) for c in ours],
+        ),
+        (
+            "bare llama-cpp-python",
+            [t["prompt_tokens"] for t in theirs],
+            [t["prompt_s"] for t in theirs],
+            [t["generated"] for t in theirs],
+            [t["generation_s"] for t in theirs],
+        ),
+    ]
+    print(
+        f"\n{len(ours)} completions, same prompts; prompt tokens = tokens evaluated (a cached prefix is not)"
+    )
+    print(
+        "| generation | prompt tokens p50 | prompt eval s p50 | prompt tok/s | generated p50 | generation s p50 | gen tok/s |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    gen_rates = []
+    for name, prompt_tokens, prompt_s, generated, generation_s in rows:
+        gen_rate = rate(sum(generated), sum(generation_s))
+        gen_rates.append(gen_rate)
+        print(
+            f"| {name} | {statistics.median(prompt_tokens):.0f} | {statistics.median(prompt_s):.2f} | "
+            f"{rate(sum(prompt_tokens), sum(prompt_s)):.0f} | {statistics.median(generated):.0f} | "
+            f"{statistics.median(generation_s):.2f} | {gen_rate:.1f} |"
+        )
+    print(f"generation speed agentkit / bare: {gen_rates[0] / gen_rates[1]:.2f}")
+    full = [inner.count_tokens(str(c["prompt"])) for c in ours]  # type: ignore[attr-defined]
+    print(f"rendered prompt length p50 {statistics.median(full):.0f} tokens")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
