@@ -240,7 +240,8 @@ class PgSnapshot(IndexSnapshot):
         if k <= 0:
             return []
         literal = "[" + ",".join(repr(float(value)) for value in query_vector.tolist()) + "]"
-        exact = self.vector_count() < EXACT_SEARCH_BELOW
+        # HNSW returns at most ef_search rows (at most 1000): a deeper k is answered exactly.
+        exact = self.vector_count() < EXACT_SEARCH_BELOW or ef_search_for(k) < k
         self.session.execute(
             text("SELECT set_config('enable_indexscan', :on, true), set_config('hnsw.ef_search', :ef, true)"),
             {"on": "off" if exact else "on", "ef": str(ef_search_for(k))},
