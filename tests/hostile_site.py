@@ -150,6 +150,7 @@ def hostile_routes(server: SiteServer, *, drip_interval_s: float) -> dict[str, R
         "/nested.html": static(
             b"<html><body>" + b"<div>" * 100_000 + b"Deep text." + b"</div>" * 100_000 + b"</body></html>"
         ),
+        "/many-elements.html": static(b"<html><body>" + b"<p>x</p>" * 1_240_000 + b"</body></html>"),
         "/entities.html": static(entity_flood),
         "/entities-gzip.html": static(zlib.compress(entity_flood), headers={"Content-Encoding": "deflate"}),
         "/loop/0": loop_redirect,

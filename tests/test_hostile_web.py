@@ -110,6 +110,7 @@ def test_every_attack_is_skipped_with_its_reason_and_the_good_pages_are_ingested
 
     assert "larger than max_bytes=10000000" in reason("/huge.html")
     assert "more than max_bytes=10000000" in reason("/huge-declared.html")
+    assert "more than 250,000 HTML elements" in reason("/many-elements.html")
     assert "more than max_bytes=10000000" in reason("/entities.html")
     assert "decompresses to more than max_bytes" in reason("/entities-gzip.html")
     assert "decompresses to more than max_bytes" in reason("/gzip-bomb.html")
