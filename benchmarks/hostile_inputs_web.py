@@ -1,8 +1,8 @@
 """Benchmark: time and peak memory of the web connector on each hostile web input.
 
 Each attack of `tests/hostile_site.py` is served on 127.0.0.1 (a 50 MB page, 100,000 nested
-elements, 10 million entities, a billion-laughs sitemap, a 10 MB page of 1.24 million elements, a looping and an endless sitemap index,
-a redirect loop, slowloris drips of body and headers at one byte per second, lying
+elements, a 10 MB page of 1.24 million elements, 10 million entities, a billion-laughs sitemap,
+a looping and an endless sitemap index, a redirect loop, slowloris drips of body and headers at one byte per second, lying
 Content-Lengths, gzip bombs in a page and in sitemap.xml.gz). For each, a fresh process crawls a
 start page that links to the attack only (sitemap attacks: the start page with the attack as
 the site's sitemap), with `timeout_s` (default 2 s, so the whole-response limit is 12 s) and the
