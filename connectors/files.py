@@ -139,10 +139,15 @@ class FilesConnector(Connector):
         for name, kind in _sorted_entries(folder):
             if name.startswith((".", "~$")):
                 continue  # hidden files and folders (.git), Office lock files
+            if not kind & (_DIRECTORY | _FILE):
+                continue  # a dangling link, a link loop, a socket or a device
             relative = f"{relative_folder}{name}"
             linked = through_link or kind & _LINK
             if kind & _LINK:
-                real_path = (folder / name).resolve()
+                try:
+                    real_path = (folder / name).resolve()
+                except (OSError, RuntimeError):  # a loop (RuntimeError before Python 3.13)
+                    continue
                 if not real_path.is_relative_to(root):
                     continue  # never leave the folder through a link
             else:
