@@ -15,6 +15,7 @@ threshold, and the grouping is compared with the truth over pairs of questions:
 
     python benchmarks/gap_topics.py                     # 60 paragraphs, thresholds 0.3-0.7
     python benchmarks/gap_topics.py --paragraphs 120 --seed 2
+    python benchmarks/gap_topics.py --embedder onnx-int8:default   # the embedder of new agents
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paragraphs", type=int, default=60)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--embedder", default="default", help="an embedder spec, e.g. onnx-int8:default")
     args = parser.parse_args(argv)
     if not SQUAD.exists():
         print(f"{SQUAD} is missing: this benchmark needs ../shared/data", file=sys.stderr)
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from agentkit.models.registry import load_embedder
 
     rows = sample_questions(args.paragraphs, args.seed)
-    embedder = load_embedder("default")
+    embedder = load_embedder(args.embedder)
     started = time.perf_counter()
     vectors = embedder.embed([question for question, _, _ in rows])
     embed_s = time.perf_counter() - started
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     article = [title for _, _, title in rows]
     print(
         f"{len(rows)} questions about {args.paragraphs} paragraphs of "
-        f"{len(set(article))} articles (seed {args.seed}); embedding took {embed_s:.1f} s"
+        f"{len(set(article))} articles (seed {args.seed}, embedder {args.embedder}); "
+        f"embedding took {embed_s:.1f} s"
     )
     print()
     print(

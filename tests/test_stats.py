@@ -269,8 +269,10 @@ def test_words_every_topic_shares_are_left_out() -> None:
 
 
 @pytest.mark.slow
-def test_real_embedder_finds_three_clear_topics() -> None:
-    """The real MiniLM embedder at the default threshold: three topics, three groups."""
+@pytest.mark.parametrize("embedder", ["default", "onnx-int8:default"])
+def test_real_embedder_finds_three_clear_topics(embedder: str) -> None:
+    """The real MiniLM embedder (PyTorch, and the int8 ONNX one new agents get) at the default
+    threshold: three topics, three groups."""
 
     from agentkit.models.registry import load_embedder
 
@@ -297,7 +299,7 @@ def test_real_embedder_finds_three_clear_topics() -> None:
     truth = {question: topic for topic, questions in topics.items() for question in questions}
     questions = list(truth)
     random.Random(3).shuffle(questions)
-    gaps = find_gaps(questions, load_embedder("default").embed)
+    gaps = find_gaps(questions, load_embedder(embedder).embed)
     groups = sorted(sorted(truth[example] for example in gap.examples) for gap in gaps)
     assert len(gaps) == 3, [gap.to_dict() for gap in gaps]
     assert [gap.questions for gap in gaps] == [4, 4, 4]
