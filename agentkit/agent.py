@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from agentkit.answering import persona
 from agentkit.answering.answerability import shipped_model
@@ -421,8 +422,10 @@ class Agent:
         message_id: int | None = None,
         api_key_id: int | None = None,
     ) -> int | None:
-        """Log one answered question; its log id (None when the agent's log is off)."""
-        with self._kit.sessions() as session, session.begin():
+        """Log one answered question; its log id (None when the agent's log is off, or when the
+        row is written a moment later because a sync holds SQLite's write lock)."""
+
+        def write(session: Session) -> int | None:
             return question_log.record_question(
                 session,
                 agent_id=self.id,
@@ -436,6 +439,8 @@ class Agent:
                 api_key_id=api_key_id,
                 curated_answer_id=question_log.curated_answer_id(trace),
             )
+
+        return question_log.write_without_blocking(self._kit.sessions, write)
 
     def log(
         self,

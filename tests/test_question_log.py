@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +22,7 @@ from agentkit.cli.app import cli
 from agentkit.cli.chat import run_chat
 from agentkit.errors import InvalidSettingError
 from agentkit.evaluation import EvaluationItem
-from agentkit.improve.log import list_questions, parse_retention, parse_since, record_question
+from agentkit.improve.log import LOCK_WAIT_S, list_questions, parse_retention, parse_since, record_question
 from agentkit.results import Answer
 from agentkit.server.testing import RunningServer, running_server
 from agentkit.store.models import QuestionLogRow, utc_now
@@ -382,3 +384,24 @@ def test_the_log_retention_and_feedback_work_on_postgresql(tmp_path: Path, pgvec
         agent.ask(QUESTION)
         assert [entry.question for entry in agent.log()] == [QUESTION]
         assert agent.purge_log(everything=True) == 1
+
+
+def test_an_answer_does_not_wait_for_a_writer_holding_sqlite(kit: AgentKit, tmp_path: Path) -> None:
+    """Another process in the middle of a write (a sync committing): the answer comes at once
+    without a log id, and the question is logged once the lock is free."""
+    agent = kettle_agent(kit, tmp_path)
+    other_process = sqlite3.connect(kit.home / "agentkit.db", isolation_level=None)
+    try:
+        other_process.execute("BEGIN IMMEDIATE")  # holds the write lock
+        started = time.monotonic()
+        stream = agent.stream(QUESTION)
+        assert stream.finish().text == ANSWER
+        assert time.monotonic() - started < LOCK_WAIT_S + 5
+        assert stream.log_id is None
+    finally:
+        other_process.execute("COMMIT")
+        other_process.close()
+    deadline = time.monotonic() + 20
+    while not agent.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [entry.question for entry in agent.log()] == [QUESTION]

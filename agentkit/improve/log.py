@@ -6,20 +6,26 @@ understands the agent's `keep_log` setting ("30d", "forever", "off") and `purge_
 applies it. Nothing is written while `keep_log` is "off".
 
 `logged` wraps an `AnswerStream` so that the question is recorded once the answer is final:
-a failure to log is a warning, never a lost answer.
+a failure to log is a warning, never a lost answer. `write_without_blocking` runs that write so
+that an answer never waits on another writer: on SQLite a sync that is committing holds the
+database's one write lock, and the question is then written by a background thread when the
+lock is free (the answer goes out without its log id).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from agentkit.answering.pipeline import AnswerPieces, AnswerStream, AnswerTrace
@@ -284,6 +290,66 @@ def logged(stream: AnswerStream, record: RecordAnswer) -> LoggedStream:
 
     wrapper = LoggedStream(pieces(), stream.trace)
     return wrapper
+
+
+# How long an answer may wait for SQLite's write lock before its log row is written later.
+LOCK_WAIT_S = 1.0
+_LATER_ATTEMPTS = 3
+
+
+def write_without_blocking(
+    sessions: Callable[[], Session], write: Callable[[Session], int | None]
+) -> int | None:
+    """Run `write` (a log write) in a transaction of its own; its result.
+
+    On SQLite it waits at most `LOCK_WAIT_S` for the write lock; when another writer holds it
+    longer, the write is retried on a background thread and None is returned at once.
+    """
+    try:
+        with sessions() as session, session.begin(), _lock_wait(session, LOCK_WAIT_S):
+            return write(session)
+    except OperationalError as error:
+        if not _is_locked(error):
+            raise
+    threading.Thread(target=_write_later, args=(sessions, write), name="agentkit-question-log").start()
+    return None
+
+
+def _write_later(sessions: Callable[[], Session], write: Callable[[Session], int | None]) -> None:
+    for attempt in range(_LATER_ATTEMPTS):
+        try:
+            with sessions() as session, session.begin():
+                write(session)
+            return
+        except OperationalError as error:
+            if not _is_locked(error) or attempt == _LATER_ATTEMPTS - 1:
+                logger.warning("could not log a question: %s", error)
+                return
+        except Exception as error:  # a background thread has no caller to hand it to
+            logger.warning("could not log a question: %s", error)
+            return
+
+
+@contextmanager
+def _lock_wait(session: Session, seconds: float) -> Iterator[None]:
+    """SQLite only: wait at most `seconds` for the write lock inside this block."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    connection = session.connection()
+    previous = int(connection.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
+    connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    try:
+        yield  # in WAL mode the write lock, once taken, is all the commit after this needs
+    finally:
+        try:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {previous}")
+        except Exception:  # never hand a connection with the short wait back to the pool
+            connection.invalidate()
+
+
+def _is_locked(error: OperationalError) -> bool:
+    return "locked" in str(error.orig).lower() or "busy" in str(error.orig).lower()
 
 
 def curated_answer_id(trace: AnswerTrace) -> int | None:
