@@ -415,3 +415,17 @@ def test_report_escapes_every_text_from_the_log(kit: AgentKit) -> None:
     for chart in ("per-day", "shares", "latency", "documents", "channels"):
         assert f'<svg id="{chart}"' in page
     assert '<table id="gaps">' in page
+
+
+def test_text_output_lists_the_ten_largest_gaps(kit: AgentKit, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataclasses import replace
+
+    from agentkit.cli.stats import print_stats
+    from agentkit.improve.gaps import Gap
+
+    stats = kit.create_agent("helpdesk").stats(since="1d")
+    gaps = [Gap(label=f"topic {n}", questions=20 - n, examples=[f"question {n}?"]) for n in range(12)]
+    print_stats(replace(stats, questions=1, gaps=gaps, unanswered=sum(gap.questions for gap in gaps)))
+    shown = capsys.readouterr().out
+    assert "  10. topic 9 (11 questions)\n     - question 9?" in shown and "topic 10" not in shown
+    assert "... and 2 smaller topics (--json or --html lists them all)" in shown

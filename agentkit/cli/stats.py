@@ -12,6 +12,7 @@ from agentkit.improve.report import render_report
 from agentkit.improve.stats import Stats
 
 EXAMPLES_SHOWN = 3
+GAPS_SHOWN = 10
 
 
 @click.command()
@@ -73,10 +74,14 @@ def print_stats(figures: Stats) -> None:
             title = f"{document.title} " if document.title and document.title != document.uri else ""
             click.echo(f"  {document.answers:5d}  {title}({document.uri})")
     click.echo(f"\nGaps: {figures.unanswered} unanswered questions in {len(figures.gaps)} topics")
-    for rank, gap in enumerate(figures.gaps, 1):
+    for rank, gap in enumerate(figures.gaps[:GAPS_SHOWN], 1):
         click.echo(f"  {rank}. {gap.label} ({gap.questions} questions)")
         for example in gap.examples[:EXAMPLES_SHOWN]:
             click.echo(f"     - {example}")
+    if len(figures.gaps) > GAPS_SHOWN:
+        click.echo(
+            f"  ... and {len(figures.gaps) - GAPS_SHOWN} smaller topics (--json or --html lists them all)"
+        )
 
 
 def _share(share: float | None) -> str:
