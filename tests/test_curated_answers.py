@@ -393,12 +393,12 @@ def test_the_benchmark_rates_at_the_chosen_threshold() -> None:
     spec.loader.exec_module(benchmark)
     if not benchmark.DOCS_QA_PATH.exists() or not benchmark.SQUAD_PATH.exists():
         pytest.skip(f"{benchmark.SHARED} is not available")
-    scored = benchmark.score(benchmark.load_pairs())
-    calibration = [item for item in scored if item.pair.half == "calibration"]
-    report = [item for item in scored if item.pair.half == "report"]
-    assert benchmark.choose_threshold(calibration) == MATCH_THRESHOLD
+    pairs = benchmark.load_pairs()
+    split = {spec: benchmark.halves(benchmark.score(pairs, spec)) for spec in benchmark.EMBEDDERS}
+    assert benchmark.choose_threshold([parts["calibration"] for parts in split.values()]) == MATCH_THRESHOLD
+    report = split["default"]["report"]
     false_match, miss, _, _ = benchmark.rates(report, MATCH_THRESHOLD)
-    assert false_match == pytest.approx(0.051, abs=0.01)
-    assert miss == pytest.approx(0.310, abs=0.01)
+    assert false_match == pytest.approx(0.055, abs=0.01)
+    assert miss == pytest.approx(0.296, abs=0.01)
     embedding_only, _, _, _ = benchmark.rates(report, MATCH_THRESHOLD, lexical=False)
     assert embedding_only > 2 * false_match
