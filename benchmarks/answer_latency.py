@@ -147,6 +147,9 @@ def main() -> int:
     )
     parser.add_argument("--cold", type=int, default=3, help="cold asks per agent (default 3)")
     parser.add_argument("--warm", type=int, default=2, help="warm rounds over the questions (default 2)")
+    parser.add_argument(
+        "--sweep", action="store_true", help="also compare llama.cpp thread and batch settings"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -187,12 +190,12 @@ def main() -> int:
             flush=True,
         )
 
-    warm_table(home, specs, args.warm)
+    warm_table(home, specs, args.warm, sweep=args.sweep)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
-def warm_table(home: Path, specs: list[str], rounds: int) -> None:
+def warm_table(home: Path, specs: list[str], rounds: int, *, sweep: bool) -> None:
     from llama_cpp import Llama
 
     settings = GenerationSettings()
@@ -271,6 +274,50 @@ def warm_table(home: Path, specs: list[str], rounds: int) -> None:
     print(f"generation speed agentkit / bare: {gen_rates[0] / gen_rates[1]:.2f}")
     full = [inner.count_tokens(str(c["prompt"])) for c in ours]  # type: ignore[attr-defined]
     print(f"rendered prompt length p50 {statistics.median(full):.0f} tokens")
+    if sweep:
+        thread_sweep(inner.model_path, str(ours[0]["prompt"]), settings)  # type: ignore[attr-defined]
+
+
+# (n_threads, n_threads_batch, n_batch): generation threads, prompt-evaluation threads, batch size
+SWEEP = [(1, 2, 512), (2, 2, 512), (1, 1, 512), (1, 2, 128)]
+
+
+def thread_sweep(model_path: str, prompt: str, settings: GenerationSettings, repeats: int = 3) -> None:
+    """Bare llama.cpp on one whole prompt (no cached prefix) per thread/batch setting, alternating."""
+    from llama_cpp import Llama
+
+    models = {
+        setting: Llama(
+            model_path=model_path,
+            n_ctx=settings.context_window,
+            n_threads=setting[0],
+            n_threads_batch=setting[1],
+            n_batch=setting[2],
+            seed=settings.seed,
+            verbose=False,
+        )
+        for setting in SWEEP
+    }
+    results: dict[tuple[int, int, int], list[dict[str, float]]] = {setting: [] for setting in SWEEP}
+    for _ in range(repeats):
+        for setting, llm in models.items():
+            llm.reset()  # the whole prompt is evaluated again
+            counters = Counters(llm)
+            results[setting].append(
+                bare_completion(
+                    llm,
+                    counters,
+                    {"prompt": prompt, "generated": 48, "temperature": 0.0},
+                    settings.repeat_penalty,
+                )
+            )
+    print(f"\nos.cpu_count() = {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; medians of {repeats}")
+    print("| n_threads | n_threads_batch | n_batch | prompt tok/s | gen tok/s |")
+    print("|---|---|---|---|---|")
+    for (threads, batch_threads, batch), runs in results.items():
+        prompt_rate = statistics.median(r["prompt_tokens"] / r["prompt_s"] for r in runs if r["prompt_s"])
+        gen_rate = statistics.median(r["generated"] / r["generation_s"] for r in runs if r["generation_s"])
+        print(f"| {threads} | {batch_threads} | {batch} | {prompt_rate:.0f} | {gen_rate:.1f} |")
 
 
 if __name__ == "__main__":

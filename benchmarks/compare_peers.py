@@ -17,7 +17,7 @@ agentkit dense, agentkit hybrid and the peer's dense search (k=10, query embeddi
 and scored by nDCG@10 (document ranked by its best chunk, from k=100 chunk hits).
 
     python benchmarks/compare_peers.py                                   # default embedder (~6 min)
-    python benchmarks/compare_peers.py --embedders default,onnx-int8:default
+    python benchmarks/compare_peers.py --embedders sentence-transformers:default,default
     python benchmarks/compare_peers.py --rounds 1 --documents 200        # a quick look
 
 The machine is shared and noisy: compare the ratios of one run, not numbers across runs.
