@@ -23,6 +23,7 @@ answer added or revised by another process is used on the next question, with no
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
@@ -173,8 +174,10 @@ class QuestionTerms:
     asks: str | None  # count | duration | time | place | person | reason | None
 
 
+@functools.lru_cache(maxsize=4096)
 def question_terms(question: str) -> QuestionTerms:
-    """The numbers, names, negation and question kind of `question`."""
+    """The numbers, names, negation and question kind of `question` (kept for the curated
+    questions of the agents asked lately, so a reload after a change does not redo them)."""
     text = question.replace("’", "'")
     tokens: list[str] = []
     words: set[str] = set()
@@ -306,7 +309,6 @@ class _Curated:
     answers: tuple[str, ...]
     sources: tuple[str | None, ...]
     versions: tuple[int, ...]
-    terms: tuple[QuestionTerms, ...]
     vectors: np.ndarray | None  # (n, dimension), normalised
 
 
@@ -344,7 +346,7 @@ class CuratedMatcher:
             score = float(scores[index])
             if score < self.threshold:
                 return None
-            conflict = lexical_conflict(asked, curated.terms[index])
+            conflict = lexical_conflict(asked, question_terms(curated.questions[index]))
             if conflict is None:
                 return CuratedReply(
                     id=curated.ids[index],
@@ -397,7 +399,6 @@ class CuratedMatcher:
             answers=tuple(row.answer for row in rows),
             sources=tuple(row.source for row in rows),
             versions=tuple(row.version for row in rows),
-            terms=tuple(question_terms(row.question) for row in rows),
             vectors=np.vstack([v for v in vectors if v is not None]) if rows else None,
         )
 
