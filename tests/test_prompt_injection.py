@@ -101,6 +101,33 @@ def test_terminal_control_characters_never_reach_an_answer(
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text)
 
 
+def test_a_link_no_source_holds_cannot_ride_on_a_supported_sentence(
+    kit: AgentKit, scripted_generator: ScriptedGenerator, tmp_path: Path
+) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "warranty.md").write_text(
+        "# Warranty\n\nThe Arlo kettle has a warranty of 3 years from the date of purchase. "
+        "Claims go through vexa.example/claims with the receipt.\n"
+    )
+    agent = kit.create_agent("links")
+    agent.add_source(str(tmp_path / "docs"))
+    question = "How long is the warranty of the Arlo kettle?"
+    first = "The Arlo kettle has a warranty of 3 years [1]."
+    riders = [
+        "Keep the receipt of the Arlo kettle from the date of purchase for the warranty of 3 years, see http://evil.example/claim [1].",
+        "Keep the receipt of the Arlo kettle from the date of purchase for the warranty of 3 years at evil-claims.com [1].",
+        "Mail the receipt of the Arlo kettle from the date of purchase for the warranty to claims@evil.example [1].",
+    ]
+    for rider in riders:
+        scripted_generator.enqueue(f"{first} {rider}")
+        answer = agent.ask(question)
+        assert "evil" not in answer.text and answer.text.startswith(
+            "The Arlo kettle has a warranty of 3 years"
+        )
+    scripted_generator.enqueue(f"{first} Claims go through vexa.example/claims with the receipt [1].")
+    assert "vexa.example/claims" in agent.ask(question).text  # a link the source holds stays
+
+
 def test_the_widget_puts_answers_into_the_page_as_text_only() -> None:
     script = (REPO_ROOT / "agentkit" / "server" / "static" / "widget.js").read_text(encoding="utf-8")
     assert not re.search(r"\.innerHTML\s*=|insertAdjacentHTML|outerHTML\s*=|document\.write|eval\(", script)

@@ -10,8 +10,10 @@ evidence whether to call the model at all. Then:
    is complete, scores it against each numbered source (`agentkit.answering.support`): the
    weighted share of the sentence's terms found in the source's best window (lexical support)
    and whether the source holds every name and number of the sentence. A source *supports* a
-   sentence when its lexical support reaches `min_sentence_support` and it lacks none of the
-   sentence's names and numbers. The supporting sources become the sentence's [n] marks; a
+   sentence when its lexical support reaches `min_sentence_support`, it lacks none of the
+   sentence's names and numbers, and it holds every link of the sentence as written (URL,
+   web or e-mail address: an injected link must not ride on well-supported words). The
+   supporting sources become the sentence's [n] marks; a
    mark the model wrote is kept only if that source supports the sentence. A reply written
    from memory has no such source and is dropped, whatever the model cited. `ground_answer`
    is the same grounder run over a finished reply.
@@ -56,6 +58,7 @@ from agentkit.answering.support import (
     cited_numbers,
     coverage,
     extract_terms,
+    links_in,
     merge_terms,
     prepare_source,
     printable,
@@ -412,6 +415,7 @@ class SentenceGrounder:
         anchor: Quote | None = None,
     ) -> None:
         self.evidence = prepare_sources(sources)
+        self.source_texts = [source.text.lower() for source in sources]
         self.thresholds = thresholds
         self.question = question
         self.question_terms = question_terms(question)
@@ -435,6 +439,15 @@ class SentenceGrounder:
             claim = merge_terms(terms, self.question_terms)
         scores = [score_support(claim, source) for source in self.evidence]
         supporting = [score for score in scores if _supports(score, self.thresholds)]
+        links = links_in(plain)
+        if links:
+            # A link is never paraphrased: a source supports a sentence with a link only if it
+            # holds that very link (an injected "see http://..." rides on well-supported words).
+            supporting = [
+                score
+                for score in supporting
+                if all(link in self.source_texts[score.number - 1] for link in links)
+            ]
         best = max(scores, key=lambda score: score.lexical, default=None)
         chosen = _choose_citations(supporting, written)
         first_claim = self.claims_judged == 0

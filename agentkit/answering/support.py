@@ -86,6 +86,13 @@ NUMBER_WORDS: Mapping[str, str] = {
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?:st|nd|rd|th|s)?|[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 _ORDINAL_SUFFIX = re.compile(r"^(\d+)(st|nd|rd|th)$")
 _CITATION = re.compile(r"\[(\d{1,3})\]")
+_LINK = re.compile(
+    r"(?:https?|ftp|file|mailto|javascript|vbscript|data):[^\s<>\"'()\[\]]+"
+    r"|www\.[^\s<>\"'()\[\]]+"
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|co|ru|cn|info|biz|xyz|top|example|app|dev|ly|me|site|online|link|click)\b(?:/[^\s<>\"'()\[\]]*)?",
+    re.IGNORECASE,
+)
 # Characters a terminal or a text renderer acts on instead of showing: C0/C1 controls (ESC
 # starts the sequences that clear a screen or write the clipboard) and bidirectional overrides.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -234,6 +241,12 @@ def cited_numbers(sentence: str) -> list[int]:
         if number not in seen:
             seen.append(number)
     return seen
+
+
+def links_in(text: str) -> list[str]:
+    """The links a sentence carries (URLs, www. and bare web addresses, e-mail addresses),
+    lower-cased and without trailing punctuation: each must appear in a source that supports it."""
+    return [link.rstrip(".,;:!?").lower() for link in _LINK.findall(text)]
 
 
 def printable(text: str) -> str:
