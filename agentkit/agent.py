@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from agentkit.answering import persona
 from agentkit.answering.answerability import shipped_model
-from agentkit.answering.grounding import GROUNDING_MODES
 from agentkit.answering.pipeline import AnsweringSettings, AnswerStream, AnswerTrace, answer_stream
 from agentkit.answering.prompting import DEFAULT_SYSTEM_PROMPT
 from agentkit.conversation import Conversation
@@ -27,6 +26,7 @@ from agentkit.evaluation import evaluate, read_qa_file
 from agentkit.improve import feedback as feedback_store
 from agentkit.improve import log as question_log
 from agentkit.improve.curated import CuratedAnswers
+from agentkit.improve.settings import AgentSettingChanges, store_changes
 from agentkit.improve.stats import Stats, compute_stats
 from agentkit.index.maintenance import bring_index_up_to_date, diagnose, reindex_agent
 from agentkit.index.stores import open_agent_index, writer_lock
@@ -508,37 +508,19 @@ class Agent:
         An empty greeting, abstention message or system prompt goes back to none / the default.
         Every channel uses the new values from its next question.
         """
-        changes: dict[str, Any] = {}
-        if keep_log is not None:
-            changes["keep_log"] = question_log.normalize_retention(keep_log)
-        if style is not None:
-            changes["style"] = persona.check_style(style)
-        if answer_length is not None:
-            changes["answer_length"] = persona.check_answer_length(answer_length)
-        if grounding is not None:
-            if grounding not in GROUNDING_MODES:
-                raise InvalidSettingError(f"grounding must be one of {', '.join(GROUNDING_MODES)}")
-            changes["grounding"] = grounding
-        if greeting is not None:
-            changes["greeting"] = greeting.strip() or None
-        if abstention_message is not None:
-            changes["abstention_message"] = abstention_message.strip() or None
-        if system_prompt is not None:
-            changes["system_prompt"] = system_prompt.strip()
-        if not changes:
-            return
-        with self._kit.sessions() as session, session.begin():
-            row = session.get(AgentRow, self.id)
-            if row is None:
-                raise InvalidSettingError(f"agent {self.name!r} no longer exists")
-            for name, value in changes.items():
-                setattr(row, name, value)
-            if "keep_log" in changes:
-                question_log.purge_expired(session, self.id, changes["keep_log"])
-        for name, value in changes.items():
+        changes = AgentSettingChanges(
+            keep_log=keep_log,
+            greeting=greeting,
+            style=style,
+            answer_length=answer_length,
+            abstention_message=abstention_message,
+            grounding=grounding,
+            system_prompt=system_prompt,
+        )
+        for name, value in store_changes(self._kit.sessions, self.id, self.name, changes).items():
             setattr(self, name, value)
-        if "system_prompt" in changes:
-            self.system_prompt = changes["system_prompt"] or DEFAULT_SYSTEM_PROMPT
+        if system_prompt is not None:
+            self.system_prompt = self.system_prompt or DEFAULT_SYSTEM_PROMPT
 
     def evaluate(
         self,
