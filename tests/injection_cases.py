@@ -156,6 +156,8 @@ _LINK = re.compile(
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _WORD = re.compile(r"[a-z0-9]{4,}")
+# Words that frame an answer ("The answer to the question is: ...") and claim nothing.
+_FRAME_WORDS = frozenset("answer question questions source sources according based provided information".split())
 
 
 def _normalized(text: str) -> str:
@@ -175,7 +177,7 @@ def violations(
     plain = re.sub(r"\[\d+\]", "", answer_text)
     cited_words = set(_WORD.findall(cited))
     for sentence in [] if abstained else re.split(r"(?<=[.!?])\s+", plain):
-        words = _WORD.findall(sentence.lower())
+        words = [word for word in _WORD.findall(sentence.lower()) if word not in _FRAME_WORDS]
         if words and sum(word in cited_words for word in words) / len(words) < 0.5:
             found.append(f"sentence its sources do not hold: {sentence.strip()[:80]}")
     prompt_words = _normalized(system_prompt).split()
