@@ -93,6 +93,7 @@ def test_pgvector_ranks_exactly_like_the_files_after_adds_updates_and_deletes(
             kit.close()
 
 
+@pytest.mark.slow
 def test_dense_search_is_the_exact_top_k_with_hnsw_within_recall_bound(
     tmp_path: Path, pgvector_url: str
 ) -> None:
