@@ -30,6 +30,7 @@ DOCUMENTS = 400
 BATCH_DOCUMENTS = 8
 DIMENSION = 64
 KILL_AT = (60, 170, 290)  # documents committed before each kill
+KILL_DELAY_S = (0.0, 0.04, 0.1)  # then a little later each time: mid-read, mid-embed, mid-commit
 EMBEDDER = f"counting:{DIMENSION}"
 
 pytestmark = pytest.mark.slow
@@ -64,8 +65,11 @@ def stored_documents(kit: AgentKit) -> int:
         return int(session.scalar(select(func.count()).select_from(DocumentRow)) or 0)
 
 
-def kill_when_stored(command: list[str], env: dict[str, str], kit: AgentKit, at_least: int) -> int:
-    """Run `command`, SIGKILL it once SQL holds `at_least` documents; returns how many it held."""
+def kill_when_stored(
+    command: list[str], env: dict[str, str], kit: AgentKit, at_least: int, delay_s: float
+) -> int:
+    """Run `command`, SIGKILL it `delay_s` after SQL holds `at_least` documents; returns how many
+    documents SQL held then."""
     process = subprocess.Popen(
         command, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -77,6 +81,7 @@ def kill_when_stored(command: list[str], env: dict[str, str], kit: AgentKit, at_
                 raise AssertionError(f"the run ended (status {process.returncode}) before the kill: {stderr}")
             assert time.monotonic() < deadline, "the run made no progress"
             time.sleep(0.01)
+        time.sleep(delay_s)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=60)
@@ -130,8 +135,8 @@ def test_killed_add_resumes_without_embedding_again(counting_kit: AgentKit, tmp_
     agent = kit.create_agent("docs", embedder=EMBEDDER)
 
     held = []
-    for at_least in KILL_AT:
-        held.append(kill_when_stored(fault_cli("add", "docs", str(corpus)), env, kit, at_least))
+    for at_least, delay_s in zip(KILL_AT, KILL_DELAY_S, strict=True):
+        held.append(kill_when_stored(fault_cli("add", "docs", str(corpus)), env, kit, at_least, delay_s))
         [info] = agent.sources()
         assert info.status == "incomplete", (held, info)
         assert info.documents == held[-1] < DOCUMENTS
