@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from agentkit.atomic_files import write_atomically
@@ -82,15 +84,20 @@ def ensure_onnx_model(model_path: Path, cache_folder: Path, *, quantized: bool) 
 
 
 def _export(model_path: Path, destination: Path) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging as transformers_logging
     except ImportError as error:
         raise EmbedderError(
             "exporting the embedder to ONNX needs torch and transformers once; run: "
             "pip install torch transformers"
         ) from error
     mode = pooling_mode(model_path)
+    transformers_logging.disable_progress_bar()
     try:
         model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
     except Exception as error:  # transformers raises many kinds; all mean "cannot load"
@@ -118,7 +125,10 @@ def _export(model_path: Path, destination: Path) -> None:
     sample = torch.ones((2, 8), dtype=torch.long)
     axes = {name: {0: "batch", 1: "tokens"} for name in INPUT_NAMES}
     axes[OUTPUT_NAME] = {0: "batch"}
-    with torch.no_grad():
+    # The tracer warns about Python conditionals in the attention mask code; the graph is
+    # checked against sentence-transformers instead (tests/test_onnx_embedder.py).
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             PooledModel(),
             (sample, torch.ones_like(sample), torch.zeros_like(sample)),
@@ -139,11 +149,15 @@ def _quantize(fp32: Path, destination: Path) -> None:
     # quantize_dynamic writes beside its output; a private folder keeps its scratch files apart.
     with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
         output = Path(scratch) / "model.onnx"
-        quantize_dynamic(
-            str(fp32),
-            str(output),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            op_types_to_quantize=["MatMul"],
-        )
+        logging.disable(logging.WARNING)  # its advice to pre-process the model, on the root logger
+        try:
+            quantize_dynamic(
+                str(fp32),
+                str(output),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
+            )
+        finally:
+            logging.disable(logging.NOTSET)
         os.replace(output, destination)
