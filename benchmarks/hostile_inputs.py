@@ -6,7 +6,8 @@ what happened, the wall-clock time, and the peak resident memory of that process
 side) and of its parse workers. The rows are the table in `docs/SECURITY.md`.
 
     .venv/bin/python benchmarks/hostile_inputs.py                    # every case but 10^6 files
-    .venv/bin/python benchmarks/hostile_inputs.py --tiny-files 1000000
+    .venv/bin/python benchmarks/hostile_inputs.py --only tiny-files --tiny-files 1000000 \
+        --hard-links --tmp /dev/shm     # a million names in RAM, without a million inodes
     .venv/bin/python benchmarks/hostile_inputs.py --only shared-pdfs small-text
 
 `shared-pdfs` and `small-text` also run with AGENTKIT_PARSE_ISOLATION=off: the cost of the
@@ -156,7 +157,9 @@ CASES: dict[str, Case] = {
         "text: N tiny files in folders of 10,000",
         DEFAULT_BOUNDS + "; batches of 64 files",
         {},
-        lambda folder, options: hostile_files.write_tiny_files(folder, options.tiny_files),
+        lambda folder, options: hostile_files.write_tiny_files(
+            folder, options.tiny_files, hard_links=options.hard_links
+        ),
         "files",
     ),
     "symlink-loops": (
@@ -242,6 +245,8 @@ def measure(name: str, options: argparse.Namespace, *, extra_env: dict[str, str]
     command = [sys.executable, __file__, "--case", name, "--tiny-files", str(options.tiny_files)]
     if options.tmp:
         command += ["--tmp", options.tmp]
+    if options.hard_links:
+        command.append("--hard-links")
     finished = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
     if finished.returncode != 0:
         return {"error": f"exit {finished.returncode}: {finished.stderr.strip()[-300:]}"}
@@ -281,6 +286,9 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(CASES), help="cases to run (default: all)")
     parser.add_argument("--tiny-files", type=int, default=100_000, help="files in the tiny-files case")
     parser.add_argument("--tmp", default=None, help="scratch folder (default: the system's)")
+    parser.add_argument(
+        "--hard-links", action="store_true", help="tiny files are hard links to one file (for a RAM disk)"
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.case:

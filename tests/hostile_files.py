@@ -138,14 +138,24 @@ def write_single_line_file(folder: Path, size: int, name: str = "one-line.txt") 
     return path
 
 
-def write_tiny_files(folder: Path, count: int, *, per_folder: int = 10_000) -> Path:
-    """`count` one-line text files in sub-folders of `per_folder` files each."""
+def write_tiny_files(folder: Path, count: int, *, per_folder: int = 10_000, hard_links: bool = False) -> Path:
+    """`count` one-line text files in sub-folders of `per_folder` files each.
+
+    With `hard_links`, every name is a hard link to one file: a million names cost a million
+    directory entries, not a million inodes and pages (for a RAM disk on a small machine).
+    """
+    first: Path | None = None
     for index in range(count):
         sub = folder / f"part{index // per_folder:04d}"
         if index % per_folder == 0:
             sub.mkdir(parents=True, exist_ok=True)
-        with open(sub / f"n{index:07d}.txt", "w") as stream:
+        path = sub / f"n{index:07d}.txt"
+        if hard_links and first is not None:
+            os.link(first, path)
+            continue
+        with open(path, "w") as stream:
             stream.write(f"Note {index} about topic {index % 97}.\n")
+        first = path
     return folder
 
 
