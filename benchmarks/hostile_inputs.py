@@ -21,9 +21,11 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -117,6 +119,13 @@ CASES: dict[str, Case] = {
         {"AGENTKIT_PARSE_CPU_S": "10"},
         lambda folder, options: write_cpu_bomb_pdf(folder),
         "files",
+    ),
+    "parser-crash": (
+        "fault: the parse worker dies of SIGSEGV mid-file (the cpu-bomb PDF, killed after 0.5 s)",
+        DEFAULT_BOUNDS,
+        {},
+        lambda folder, options: write_cpu_bomb_pdf(folder),
+        "files-crash",
     ),
     "invalid-utf8": (
         "text: invalid UTF-8 bytes",
@@ -212,6 +221,8 @@ def run_case(name: str, options: argparse.Namespace) -> dict[str, object]:
             items = RecordsConnector(location, text_field="text", id_field="id").fetch({})
         else:
             items = FilesConnector(location).fetch({})
+        if reader == "files-crash":
+            threading.Thread(target=_crash_first_worker, daemon=True).start()
         documents = skipped = 0
         reasons: list[str] = []
         for item in items:
@@ -237,6 +248,16 @@ def run_case(name: str, options: argparse.Namespace) -> dict[str, object]:
         }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _crash_first_worker() -> None:
+    from connectors.readers.sandbox import ParseLimits, shared_pool
+
+    pool = shared_pool(ParseLimits.from_environment())
+    while not pool.started_pids:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(pool.started_pids[0], signal.SIGSEGV)
 
 
 def measure(name: str, options: argparse.Namespace, *, extra_env: dict[str, str]) -> dict[str, object]:

@@ -359,7 +359,7 @@ class ParserPool:
                 signal_name = f"signal {-status}"
             if -status in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
                 return (
-                    f"{name}: the parser crashed ({signal_name}), most likely at the "
+                    f"{name}: the parser crashed ({signal_name}): a parser bug, or the "
                     f"{self.limits.memory_bytes // _MEBIBYTE} MiB memory bound for one file; the file "
                     "was skipped (raise AGENTKIT_PARSE_MEMORY_MB if you trust it)"
                 )
