@@ -35,9 +35,14 @@ ONNX_CACHE_FOLDER = Path("models") / "onnx"
 
 
 class OnnxEmbedder(Embedder):
-    """A model folder's tokenizer plus its exported ONNX graph, run on the CPU."""
+    """A model folder's tokenizer plus its exported ONNX graph, run on the CPU.
 
-    def __init__(self, model_path: Path, onnx_path: Path, *, embedder_id: str, batch_size: int = 32) -> None:
+    Batches of 8: on 192 SciFact abstracts (int8 MiniLM) they took 10.3 CPU-s against 11.9 for
+    batches of 32 and 12.6 for 16, with a peak RSS of 395 MB against 1,057 MB and 601 MB
+    (onnxruntime's arena keeps the largest batch's attention buffers).
+    """
+
+    def __init__(self, model_path: Path, onnx_path: Path, *, embedder_id: str, batch_size: int = 8) -> None:
         try:
             import onnxruntime
             from tokenizers import Tokenizer
