@@ -145,8 +145,8 @@ def main() -> int:
     seconds: dict[str, list[float]] = {name: [] for name in [*embedder_ids, "peer"]}
     agents = {}
     for round_number in range(args.rounds):
-        for embedder_id in embedder_ids:
-            name = f"r{round_number}-{len(agents)}"
+        for number, embedder_id in enumerate(embedder_ids):
+            name = f"r{round_number}-{number}"
             agent = kit.create_agent(name, embedder=embedder_id)
             seconds[embedder_id].append(
                 timed(lambda a=agent: a.add_source(str(data), options=RECORD_OPTIONS, kind="records"))
