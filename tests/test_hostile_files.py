@@ -142,6 +142,26 @@ def test_a_folder_of_hostile_files_is_ingested_without_them(kit: AgentKit, tmp_p
     assert "twice a day" in agent.search("when is high tide", k=1)[0].text
 
 
+def test_a_file_turned_hostile_keeps_its_stored_version(kit: AgentKit, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    guide = folder / "guide.md"
+    guide.write_text("# Tides\n\nHigh tide in the harbour comes twice a day.\n")
+    agent = kit.create_agent("kept")
+    assert agent.add_source(str(folder)).added == 1
+    chunks = agent.counts()["chunks"]
+
+    guide.write_bytes(hostile_files.docx_bytes())  # now binary: skipped with a reason
+    report = agent.sync()
+
+    [failed] = report.failed
+    assert failed.uri == str(guide.resolve()) and "binary" in failed.error
+    assert report.total("removed") == 0
+    assert agent.counts() == {"sources": 1, "documents": 1, "chunks": chunks}
+    assert agent.doctor().healthy
+    assert "twice a day" in agent.search("when is high tide", k=1)[0].text
+
+
 def test_a_parse_past_the_wall_clock_bound_is_stopped_and_the_next_file_is_read(tmp_path: Path) -> None:
     bomb = write_cpu_bomb_pdf(tmp_path)
     good = hostile_files.write_good_pdf(tmp_path)
