@@ -350,8 +350,8 @@ for command in (serve, keys):
     cli.add_command(command)
 cli.add_command(log)
 cli.add_command(stats)
-cli.add_command(index)
 cli.add_command(answers)
+cli.add_command(index)
 
 
 def main() -> None:
