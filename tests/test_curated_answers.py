@@ -395,7 +395,10 @@ def test_the_benchmark_rates_at_the_chosen_threshold() -> None:
         pytest.skip(f"{benchmark.SHARED} is not available")
     pairs = benchmark.load_pairs()
     split = {spec: benchmark.halves(benchmark.score(pairs, spec)) for spec in benchmark.EMBEDDERS}
-    assert benchmark.choose_threshold([parts["calibration"] for parts in split.values()]) == MATCH_THRESHOLD
+    # The int8 model quantizes activations per batch, so its vectors (and the optimum, 0.72 or
+    # 0.73 on this set) move by a hair with how the questions were batched.
+    chosen = benchmark.choose_threshold([parts["calibration"] for parts in split.values()])
+    assert abs(chosen - MATCH_THRESHOLD) <= 0.011
     report = split["default"]["report"]
     false_match, miss, _, _ = benchmark.rates(report, MATCH_THRESHOLD)
     assert false_match == pytest.approx(0.055, abs=0.01)
