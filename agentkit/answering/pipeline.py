@@ -43,7 +43,7 @@ from agentkit.answering.grounding import (
 from agentkit.answering.prompting import build_prompt
 from agentkit.answering.quoting import Quote, quoted_answer
 from agentkit.answering.reader import Embed, excerpts, read
-from agentkit.answering.support import question_terms
+from agentkit.answering.support import printable, question_terms
 from agentkit.improve.matching import CuratedReply
 from agentkit.models.generators import ChatMessage, GenerationSettings, Generator
 from agentkit.results import Answer, Citation, SearchHit
@@ -231,7 +231,7 @@ def answer_stream(
         if mode == "off":
             # The words were already shown; the answer is marked as the model's own "I don't know".
             return Answer(
-                text=trace.raw_reply.strip(),
+                text=printable(trace.raw_reply).strip(),
                 citations=_closest(hits),
                 abstained=True,
                 question=question,

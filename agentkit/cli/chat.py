@@ -21,7 +21,8 @@ HELP = "Commands: /sources shows the sources of the last answer, /quit ends the 
 
 def format_citation(citation: Citation) -> str:
     page = f", page {citation.page}" if citation.page else ""
-    return f"[{citation.n}] {citation.title}{page} ({citation.uri})"
+    where = f" ({citation.uri})" if citation.uri else ""  # a curated answer may have no source
+    return f"[{citation.n}] {citation.title}{page}{where}"
 
 
 def format_sources(answer: Answer) -> str:
