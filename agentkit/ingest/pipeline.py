@@ -38,7 +38,7 @@ from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from agentkit.errors import ConnectorError
-from agentkit.index.files import AgentIndexFiles, IndexUpdate
+from agentkit.index.agent_index import AgentIndex, IndexUpdate
 from agentkit.ingest.batching import Batching
 from agentkit.ingest.chunking import Chunk, ChunkingSettings, chunk_document, text_for_embedding
 from agentkit.ingest.reports import FailedItem, SourceSyncReport
@@ -79,7 +79,7 @@ def sync_source(
     agent_id: int,
     spec: SourceSpec,
     embedder: Embedder,
-    index_files: AgentIndexFiles,
+    index_files: AgentIndex,
     progress: bool = False,
     batching: Batching | None = None,
 ) -> SourceSyncReport:
@@ -192,7 +192,7 @@ class _BatchWriter:
         agent_id: int,
         spec: SourceSpec,
         embedder: Embedder,
-        index_files: AgentIndexFiles,
+        index_files: AgentIndex,
         report: SourceSyncReport,
         progress: bool,
     ) -> None:
@@ -307,7 +307,7 @@ def remove_source(
     *,
     agent_id: int,
     source_id: int,
-    index_files: AgentIndexFiles,
+    index_files: AgentIndex,
 ) -> SourceSyncReport | None:
     """Delete a source with its documents and chunks, then drop their vectors from the index.
 
