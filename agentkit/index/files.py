@@ -21,6 +21,7 @@ text the embedder sees (title and headings, then the chunk).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 LEXICAL_FILE = "lexical.npz"
+# How long a reader that found the vectors file newer than its manifest waits for the writer to
+# rename the manifest into place too (5 x 0.1 s) before it calls the file damaged.
+MANIFEST_FOLLOW_CHECKS = 5
+MANIFEST_FOLLOW_WAIT_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -226,10 +231,30 @@ class AgentIndexFiles(AgentIndex):
                 f"{error}. Run `agentkit reindex {self.agent_name}` to rebuild it with the agent's embedder."
             ) from error
         except IndexCorruptError as error:
+            if self._replaced_since(manifest):
+                # A writer saved a new file (and then its manifest) while this reader read the
+                # old pair: not damage. SQL holds this reader's snapshot; build it in memory.
+                return self._rebuild(session, agent_id, index_version)
             raise self._repair_error(str(error)) from error
         if manifest.index_version != index_version:
             return self._rebuild(session, agent_id, index_version)
         return LoadedIndex(vectors, index_version, rebuilt_from_sql=False)
+
+    def _replaced_since(self, manifest: IndexManifest) -> bool:
+        """True when the stored manifest is no longer `manifest`: a writer saved in between.
+
+        A writer renames the new file into place and then its manifest, so for a moment the
+        file is newer than the manifest; watch for the manifest to follow before calling the
+        file damaged (a crash between the two renames leaves it so for good).
+        """
+        for _ in range(MANIFEST_FOLLOW_CHECKS):
+            try:
+                if read_manifest(self.folder) != manifest:
+                    return True
+            except IndexCorruptError:
+                return True  # being replaced right now
+            time.sleep(MANIFEST_FOLLOW_WAIT_S)
+        return False
 
     def save(self, vectors: VectorBackend, index_version: int) -> IndexManifest:
         """Save `vectors` as the index at `index_version`; drop the file of a backend it replaces."""
