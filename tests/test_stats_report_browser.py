@@ -13,7 +13,6 @@ to install rather than skipping.
 from __future__ import annotations
 
 import random
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from agentkit import AgentKit
 from agentkit.improve.report import render_report
 from agentkit.improve.stats import Stats, compute_stats
 from agentkit.store.models import CuratedAnswerRow, FeedbackRow, QuestionLogRow
+from tests.chromium import headless_chromium
 from tests.conftest import REPO_ROOT
 
 SCREENSHOT = REPO_ROOT / "docs" / "stats-report.png"
@@ -147,34 +147,10 @@ def demo_stats(isolated_home: Path) -> Iterator[Stats]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        pytest.fail(
-            "the report test drives headless Chromium: install Debian's packages with "
-            "`apt-get install -y chromium chromium-driver` (CI's .ci/run does) and `pip install selenium`"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1240,900",
-        "--force-device-scale-factor=1",
-        "--hide-scrollbars",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
-    try:
+    with headless_chromium(
+        purpose="report", window_size="1240,900", extra_arguments=("--hide-scrollbars",), capabilities={"goog:loggingPrefs": {"browser": "ALL"}}
+    ) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 CHART_SIZES = """

@@ -12,7 +12,6 @@ to install rather than skipping.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pytest
 from agentkit import AgentKit
 from agentkit.server.keys import create_key
 from agentkit.server.testing import running_server
+from tests.chromium import headless_chromium
 from tests.conftest import REPO_ROOT
 from tests.fakes import ScriptedGenerator
 
@@ -157,33 +157,10 @@ def site(isolated_home: Path, local_model_is: Callable[[ScriptedGenerator], None
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        pytest.fail(
-            "the widget test drives headless Chromium: install Debian's packages with "
-            "`apt-get install -y chromium chromium-driver` (CI's .ci/run does) and `pip install selenium`"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1100,760",
-        "--force-device-scale-factor=1",
-    ):
-        options.add_argument(argument)
-    options.set_capability("unhandledPromptBehavior", "ignore")
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
-    try:
+    with headless_chromium(
+        purpose="widget", window_size="1100,760", extra_arguments=(), capabilities={"unhandledPromptBehavior": "ignore"}
+    ) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 # ---- helpers over the widget's shadow root ----
