@@ -100,35 +100,52 @@ def _as_user() -> tuple[Callable[[], None] | None, str]:
     return drop, entry.pw_name
 
 
-@contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """Start a fresh server; stop it and delete its data afterwards."""
-    bin_dir = binaries()
-    folder = Path(tempfile.mkdtemp(prefix="agentkit-pg-"))
-    data = folder / "data"
+@dataclass(frozen=True)
+class Cluster:
+    """A new, stopped cluster: its folder (owned by the user the server runs as) and how to run
+    PostgreSQL's programs on it."""
+
+    folder: Path
+    user: str
+    preexec: Callable[[], None] | None
+
+    @property
+    def data(self) -> Path:
+        return self.folder / "data"
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "LC_ALL": "C", "HOME": str(self.folder)}
+
+
+def new_cluster(bin_dir: Path, *, prefix: str) -> Cluster:
+    """initdb a cluster in a new temporary folder (as `nobody` when root; trust auth, UTF-8)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     preexec, user = _as_user()
     if os.geteuid() == 0:
         entry = pwd.getpwnam(UNPRIVILEGED_USER)
         os.chown(folder, entry.pw_uid, entry.pw_gid)
-    environment = {**os.environ, "LC_ALL": "C", "HOME": str(folder)}
+    cluster = Cluster(folder, user, preexec)
     subprocess.run(
-        [
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            user,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-sync",
-        ],
+        [str(bin_dir / "initdb"), "-D", str(cluster.data), "-U", user]
+        + ["--auth=trust", "--encoding=UTF8", "--no-sync"],
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         preexec_fn=preexec,
-        env=environment,
+        env=cluster.environment,
         cwd=folder,
     )
+    return cluster
+
+
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """Start a fresh server; stop it and delete its data afterwards."""
+    bin_dir = binaries()
+    cluster = new_cluster(bin_dir, prefix="agentkit-pg-")
+    folder, data, preexec, user = cluster.folder, cluster.data, cluster.preexec, cluster.user
+    environment = cluster.environment
     port = free_port()
     log = open(folder / "postgres.log", "wb")
     process = subprocess.Popen(

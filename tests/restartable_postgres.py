@@ -3,24 +3,22 @@
 `restartable_postgres()` runs `initdb` in a temporary folder and starts the server on a free
 port of 127.0.0.1; `restart()` stops it (fast shutdown: every open connection is dropped, as in
 a real restart) and starts it again on the same data and port. PostgreSQL refuses to run as
-root and CI runs as root: there, the server runs as `nobody`. The binaries come from
+root and CI runs as root: there, the server runs as `nobody` (the cluster is made by
+`tests.pg_server.new_cluster`). The binaries come from
 `/usr/lib/postgresql/*/bin` (the `postgresql` package, which CI installs).
 """
 
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
-import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-UNPRIVILEGED_USER = "nobody"
+from tests.pg_server import free_port, new_cluster
 
 
 def debian_binaries() -> Path | None:
@@ -67,49 +65,14 @@ class RestartablePostgres:
         self.last_restart_s = time.monotonic() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def restartable_postgres() -> Iterator[RestartablePostgres]:
     binaries = debian_binaries()
     if binaries is None:
         raise RuntimeError("no PostgreSQL in /usr/lib/postgresql; install Debian's postgresql package")
-    folder = Path(tempfile.mkdtemp(prefix="agentkit-restart-pg-"))
-    drop: Callable[[], None] | None = None
-    user = pwd.getpwuid(os.geteuid()).pw_name
-    if os.geteuid() == 0:
-        entry = pwd.getpwnam(UNPRIVILEGED_USER)
-        os.chown(folder, entry.pw_uid, entry.pw_gid)
-        user = entry.pw_name
-
-        def drop() -> None:
-            os.setgid(entry.pw_gid)
-            os.setgroups([])
-            os.setuid(entry.pw_uid)
-
-    subprocess.run(
-        [
-            str(binaries / "initdb"),
-            "-D",
-            str(folder / "data"),
-            "-U",
-            user,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-sync",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        preexec_fn=drop,
-        env={**os.environ, "LC_ALL": "C", "HOME": str(folder)},
-        cwd=folder,
-    )
-    server = RestartablePostgres(binaries, folder, _free_port(), user, drop)
+    cluster = new_cluster(binaries, prefix="agentkit-restart-pg-")
+    folder = cluster.folder
+    server = RestartablePostgres(binaries, folder, free_port(), cluster.user, cluster.preexec)
     server.start()
     try:
         yield server
