@@ -57,7 +57,7 @@ _EXPORTS: dict[str, str] = {
     "ReindexReport": "agentkit.index.maintenance",
     "SearchError": "agentkit.errors",
     "SearchHit": "agentkit.results",
-    "SourceInfo": "agentkit.agent",
+    "SourceInfo": "agentkit.ingest.sources",
     "SourceNotFoundError": "agentkit.errors",
     "SourceSyncReport": "agentkit.ingest.pipeline",
     "SyncReport": "agentkit.ingest.pipeline",
@@ -65,7 +65,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from agentkit.agent import Agent, SourceInfo
+    from agentkit.agent import Agent
     from agentkit.answering.pipeline import AnswerStream
     from agentkit.conversation import Conversation
     from agentkit.errors import (
@@ -93,6 +93,7 @@ if TYPE_CHECKING:
     from agentkit.index.maintenance import DoctorReport, ReindexReport
     from agentkit.ingest.chunking import ChunkingSettings
     from agentkit.ingest.pipeline import FailedItem, SourceSyncReport, SyncReport
+    from agentkit.ingest.sources import SourceInfo
     from agentkit.kit import AgentKit
     from agentkit.models.embedders import Embedder, HashingEmbedder
     from agentkit.models.generators import ChatMessage, GenerationSettings, Generator

@@ -8,23 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from agentkit.answering import persona
 from agentkit.answering.answerability import shipped_model
-from agentkit.answering.pipeline import AnsweringSettings, AnswerStream, AnswerTrace, answer_stream
+from agentkit.answering.pipeline import AnsweringSettings, AnswerStream, answer_stream
 from agentkit.answering.prompting import DEFAULT_SYSTEM_PROMPT
 from agentkit.conversation import Conversation
-from agentkit.errors import ConnectorError, DatabaseUnavailableError, InvalidSettingError, SourceNotFoundError
+from agentkit.errors import DatabaseUnavailableError, SourceNotFoundError
 from agentkit.evaluation import evaluate, read_qa_file
 from agentkit.improve import feedback as feedback_store
-from agentkit.improve import log as question_log
+from agentkit.improve import log as log_store
 from agentkit.improve.curated import CuratedAnswers
 from agentkit.improve.settings import AgentSettingChanges, store_changes
 from agentkit.improve.stats import Stats, compute_stats
@@ -35,10 +33,9 @@ from agentkit.ingest.pipeline import (
     SourceSyncReport,
     SyncReport,
     remove_source,
-    source_totals,
     sync_source,
 )
-from agentkit.ingest.refresh import age_seconds, is_due
+from agentkit.ingest.sources import SourceInfo, list_sources, normalize_location
 from agentkit.models.generators import ChatMessage, GenerationSettings
 from agentkit.results import Answer, SearchHit
 from agentkit.retrieval.retriever import Retriever
@@ -61,52 +58,6 @@ if TYPE_CHECKING:
     from agentkit.models.embedders import Embedder
 
 
-@dataclass(frozen=True)
-class SourceInfo:
-    """A source as `agentkit sources` shows it."""
-
-    id: int
-    kind: str
-    uri: str
-    status: str
-    documents: int
-    chunks: int
-    error: str | None
-    last_synced_at: datetime | None
-    options: dict[str, Any]
-    refresh_interval_s: int | None
-
-    @property
-    def age_s(self) -> float | None:
-        """Seconds since the last successful sync (None: never synced)."""
-
-        return age_seconds(self.last_synced_at)
-
-    @property
-    def due(self) -> bool:
-        """Past its refresh interval (never when it has none), or left incomplete by a sync that
-        was stopped; `agentkit sync --due` syncs it."""
-
-        return self.status == "incomplete" or is_due(self.last_synced_at, self.refresh_interval_s)
-
-    def to_dict(self) -> dict[str, Any]:
-        age = self.age_s
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "uri": self.uri,
-            "status": self.status,
-            "documents": self.documents,
-            "chunks": self.chunks,
-            "error": self.error,
-            "last_synced_at": self.last_synced_at.isoformat() if self.last_synced_at else None,
-            "options": self.options,
-            "refresh_interval_s": self.refresh_interval_s,
-            "age_s": round(age, 1) if age is not None else None,
-            "due": self.due,
-        }
-
-
 class Agent:
     """A named chatbot with its instructions, model settings and sources."""
 
@@ -124,7 +75,7 @@ class Agent:
         self.greeting = row.greeting
         self.style = row.style or persona.DEFAULT_STYLE
         self.answer_length = row.answer_length or persona.DEFAULT_ANSWER_LENGTH
-        self.keep_log = row.keep_log or question_log.RETENTION_FOREVER
+        self.keep_log = row.keep_log or log_store.RETENTION_FOREVER
         self.generation = GenerationSettings(**row.generation)
         self.chunking = dict(row.chunking)
         self.index_key = row.index_key
@@ -175,28 +126,9 @@ class Agent:
         return self._sync_specs([spec], progress=progress).sources[0]
 
     def sources(self) -> list[SourceInfo]:
+        """The agent's sources with their counts, freshness and last error."""
         with self._kit.sessions() as session:
-            rows = session.scalars(
-                select(SourceRow).where(SourceRow.agent_id == self.id).order_by(SourceRow.id)
-            ).all()
-            infos = []
-            for row in rows:
-                documents, chunks = source_totals(session, row.id)
-                infos.append(
-                    SourceInfo(
-                        id=row.id,
-                        kind=row.kind,
-                        uri=row.uri,
-                        status=row.status,
-                        documents=documents,
-                        chunks=chunks,
-                        error=row.last_error,
-                        last_synced_at=row.last_synced_at,
-                        options=dict(row.options or {}),
-                        refresh_interval_s=row.refresh_interval_s,
-                    )
-                )
-            return infos
+            return list_sources(session, self.id)
 
     def sync(self, *, due_only: bool = False, progress: bool = False) -> SyncReport:
         """Re-read every source (with `due_only`, those past their refresh interval).
@@ -328,17 +260,17 @@ class Agent:
         """Answer one question (no history); it goes into the question log under `channel`."""
         return self.stream(question, channel=channel).finish()
 
-    def stream(self, question: str, *, channel: str = "python") -> question_log.LoggedStream:
+    def stream(self, question: str, *, channel: str = "python") -> log_store.LoggedStream:
         """Iterate for the reply's text as it is generated; then read `.answer` (and `.log_id`)."""
         inner = self.answer_stream(question, history=(), search_query=question)
-        return self.logged(inner, question=question, channel=channel)
+        return self.question_log.logged(inner, question=question, channel=channel)
 
     def answer_stream(
         self, question: str, *, history: Sequence[ChatMessage], search_query: str
     ) -> AnswerStream:
         """The answering pipeline with explicit history and retrieval query (used by chat).
 
-        Nothing is logged: the channels wrap it with `logged`.
+        Nothing is logged: the channels wrap it with `question_log.logged`.
         """
         return answer_stream(
             question=question,
@@ -380,67 +312,10 @@ class Agent:
 
     # ----- the owner's loop ----------------------------------------------------------------
 
-    def logged(
-        self,
-        stream: AnswerStream,
-        *,
-        question: str,
-        channel: str,
-        conversation_id: int | None = None,
-        message_id: Callable[[], int | None] | None = None,
-        api_key_id: int | None = None,
-    ) -> question_log.LoggedStream:
-        """`stream`, recorded in the question log once its answer is final (see `improve.log`).
-
-        `message_id`, when given, is called then for the id of the stored answer message.
-        """
-        question_log.check_channel(channel)  # a wrong name is the caller's error, not a lost log
-
-        def record(answer: Answer, trace: AnswerTrace, latency_ms: int) -> int | None:
-            return self.record_question(
-                question,
-                answer,
-                trace=trace,
-                channel=channel,
-                latency_ms=latency_ms,
-                conversation_id=conversation_id,
-                message_id=message_id() if message_id is not None else None,
-                api_key_id=api_key_id,
-            )
-
-        return question_log.logged(stream, record)
-
-    def record_question(
-        self,
-        question: str,
-        answer: Answer,
-        *,
-        trace: AnswerTrace,
-        channel: str,
-        latency_ms: int,
-        conversation_id: int | None = None,
-        message_id: int | None = None,
-        api_key_id: int | None = None,
-    ) -> int | None:
-        """Log one answered question; its log id (None when the agent's log is off, or when the
-        row is written a moment later because a sync holds SQLite's write lock)."""
-
-        def write(session: Session) -> int | None:
-            return question_log.record_question(
-                session,
-                agent_id=self.id,
-                channel=channel,
-                question=question,
-                answer=answer,
-                decision=trace.decision(),
-                latency_ms=latency_ms,
-                conversation_id=conversation_id,
-                message_id=message_id,
-                api_key_id=api_key_id,
-                curated_answer_id=question_log.curated_answer_id(trace),
-            )
-
-        return question_log.write_without_blocking(self._kit.sessions, write)
+    @property
+    def question_log(self) -> log_store.AgentQuestionLog:
+        """The agent's question log: channels wrap their answer streams with its `logged`."""
+        return log_store.AgentQuestionLog(self._kit.sessions, self.id)
 
     def log(
         self,
@@ -449,30 +324,17 @@ class Agent:
         unanswered: bool = False,
         channel: str | None = None,
         limit: int | None = None,
-    ) -> list[question_log.LogEntry]:
+    ) -> list[log_store.LogEntry]:
         """The logged questions, newest first, with their feedback.
 
         `since` is a moment or a span such as "7d"; `unanswered` keeps abstentions only.
         """
-        if isinstance(since, str):
-            since = question_log.parse_since(since)
-        if channel is not None:
-            question_log.check_channel(channel)
-        if limit is not None and limit < 1:
-            raise InvalidSettingError(f"limit {limit} must be at least 1")
-        with self._kit.sessions() as session:
-            return question_log.list_questions(
-                session, self.id, since=since, unanswered=unanswered, channel=channel, limit=limit
-            )
+        return self.question_log.entries(since=since, unanswered=unanswered, channel=channel, limit=limit)
 
     def purge_log(self, *, everything: bool = False) -> int:
         """Remove the logged questions older than the agent's retention (with `everything`,
         all of them); how many went."""
-        with self._kit.sessions() as session, session.begin():
-            if everything:
-                return question_log.purge_all(session, self.id)
-            keep_log = session.scalar(select(AgentRow.keep_log).where(AgentRow.id == self.id))
-            return question_log.purge_expired(session, self.id, keep_log or question_log.RETENTION_FOREVER)
+        return self.question_log.purge(everything=everything)
 
     def feedback(
         self,
@@ -562,7 +424,7 @@ class Agent:
         """Figures of the question log since a moment or a span such as "30d" (None: all of it),
         with the unanswered questions grouped into topics (`gaps`, made with the agent's embedder)."""
         if isinstance(since, str):
-            since = question_log.parse_since(since)
+            since = log_store.parse_since(since)
         embed = (lambda texts: self._kit.embedder(self.embedder_id).embed(texts)) if gaps else None
         with self._kit.sessions() as session:
             return compute_stats(session, agent_id=self.id, agent_name=self.name, since=since, embed=embed)
@@ -675,13 +537,3 @@ class Agent:
                 index_files=self._index_files(),
             )
         return self._retriever
-
-
-def normalize_location(location: str) -> str:
-    """URLs stay as typed; local paths become absolute, so one folder is one source."""
-    if "://" in location:
-        return location
-    path = Path(location).expanduser()
-    if not path.exists():
-        raise ConnectorError(f"{location} does not exist; check the path")
-    return str(path.resolve())

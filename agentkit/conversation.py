@@ -81,7 +81,7 @@ class Conversation:
             self.last_answer = answer
             return answer
 
-        stored = self.agent.logged(
+        stored = self.agent.question_log.logged(
             AnswerStream(pieces(), inner.trace),
             question=question,
             channel=self.channel,

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from agentkit.answering.pipeline import AnswerPieces, AnswerStream, AnswerTrace
 from agentkit.errors import InvalidSettingError
@@ -355,3 +355,96 @@ def _is_locked(error: OperationalError) -> bool:
 def curated_answer_id(trace: AnswerTrace) -> int | None:
     """The curated answer that replied, when one did."""
     return trace.curated_answer_id
+
+
+class AgentQuestionLog:
+    """One agent's question log: what its channels record into and its owner reads."""
+
+    def __init__(self, sessions: sessionmaker[Session], agent_id: int) -> None:
+        self._sessions = sessions
+        self.agent_id = agent_id
+
+    def logged(
+        self,
+        stream: AnswerStream,
+        *,
+        question: str,
+        channel: str,
+        conversation_id: int | None = None,
+        message_id: Callable[[], int | None] | None = None,
+        api_key_id: int | None = None,
+    ) -> LoggedStream:
+        """`stream`, recorded in the log once its answer is final.
+
+        `message_id`, when given, is called then for the id of the stored answer message.
+        """
+        check_channel(channel)  # a wrong name is the caller's error, not a lost log
+
+        def record(answer: Answer, trace: AnswerTrace, latency_ms: int) -> int | None:
+            return self.record(
+                question,
+                answer,
+                trace=trace,
+                channel=channel,
+                latency_ms=latency_ms,
+                conversation_id=conversation_id,
+                message_id=message_id() if message_id is not None else None,
+                api_key_id=api_key_id,
+            )
+
+        return logged(stream, record)
+
+    def record(
+        self,
+        question: str,
+        answer: Answer,
+        *,
+        trace: AnswerTrace,
+        channel: str,
+        latency_ms: int,
+        conversation_id: int | None = None,
+        message_id: int | None = None,
+        api_key_id: int | None = None,
+    ) -> int | None:
+        """Log one answered question; its log id (None when the log is off, or when the row is
+        written a moment later because a sync holds SQLite's write lock)."""
+
+        def write(session: Session) -> int | None:
+            return record_question(
+                session,
+                agent_id=self.agent_id,
+                channel=channel,
+                question=question,
+                answer=answer,
+                decision=trace.decision(),
+                latency_ms=latency_ms,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                api_key_id=api_key_id,
+                curated_answer_id=curated_answer_id(trace),
+            )
+
+        return write_without_blocking(self._sessions, write)
+
+    def entries(
+        self, *, since: datetime | str | None, unanswered: bool, channel: str | None, limit: int | None
+    ) -> list[LogEntry]:
+        """The logged questions, newest first, with their feedback (see `Agent.log`)."""
+        if isinstance(since, str):
+            since = parse_since(since)
+        if channel is not None:
+            check_channel(channel)
+        if limit is not None and limit < 1:
+            raise InvalidSettingError(f"limit {limit} must be at least 1")
+        with self._sessions() as session:
+            return list_questions(
+                session, self.agent_id, since=since, unanswered=unanswered, channel=channel, limit=limit
+            )
+
+    def purge(self, *, everything: bool = False) -> int:
+        """Remove the rows past the agent's retention (with `everything`, all); how many went."""
+        with self._sessions() as session, session.begin():
+            if everything:
+                return purge_all(session, self.agent_id)
+            keep_log = session.scalar(select(AgentRow.keep_log).where(AgentRow.id == self.agent_id))
+            return purge_expired(session, self.agent_id, keep_log or RETENTION_FOREVER)

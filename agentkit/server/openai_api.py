@@ -127,7 +127,7 @@ async def chat_completions(
     started: list[LoggedStream] = []
 
     def start() -> LoggedStream:
-        stream = agent.logged(
+        stream = agent.question_log.logged(
             agent.answer_stream(question, history=history, search_query=search_query),
             question=question,
             channel=channel,
