@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 from agentkit.index.lexical import DEFAULT_B, DEFAULT_K1, tokenize
 from agentkit.index.pg_schema import LENGTHS_TABLE, POSTINGS_TABLE
 
-_SCORE_CHUNKS = f"""
+# Both queries start from the query's terms (weighted by repeats) and the agent's chunk count and
+# total length, which BM25's idf and length normalisation need.
+_QUERY_AND_COLLECTION = f"""
 WITH query_terms AS (
     SELECT term, sum(weight)::float8 AS weight
     FROM unnest(CAST(:terms AS text[]), CAST(:weights AS int[])) AS q(term, weight)
@@ -34,6 +36,9 @@ collection AS (
     SELECT count(*)::float8 AS chunks, coalesce(sum(length), 0)::float8 AS total
     FROM {LENGTHS_TABLE} WHERE agent_id = :agent
 ),
+"""
+
+_SCORE_CHUNKS = _QUERY_AND_COLLECTION + f"""
 frequencies AS (
     SELECT p.term, count(*)::float8 AS df
     FROM {POSTINGS_TABLE} p JOIN query_terms q ON q.term = p.term
@@ -57,16 +62,7 @@ SELECT chunk_id, score FROM scored ORDER BY score DESC, chunk_id {{limit}}
 """
 
 
-_SEARCH = f"""
-WITH query_terms AS (
-    SELECT term, sum(weight)::float8 AS weight
-    FROM unnest(CAST(:terms AS text[]), CAST(:weights AS int[])) AS q(term, weight)
-    GROUP BY term
-),
-collection AS (
-    SELECT count(*)::float8 AS chunks, coalesce(sum(length), 0)::float8 AS total
-    FROM {LENGTHS_TABLE} WHERE agent_id = :agent
-),
+_SEARCH = _QUERY_AND_COLLECTION + f"""
 postings AS (
     SELECT p.chunk_id, p.count, p.length, q.weight, count(*) OVER (PARTITION BY p.term)::float8 AS df
     FROM {POSTINGS_TABLE} p JOIN query_terms q ON q.term = p.term
