@@ -7,30 +7,83 @@ No logic lives here beyond formatting: everything a command does is a call on `A
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 import agentkit
 from agentkit.answering.grounding import DEFAULT_GROUNDING_MODE, GROUNDING_MODES
 from agentkit.answering.persona import ANSWER_LENGTHS, STYLES
-from agentkit.cli.answers import answers
-from agentkit.cli.chat import format_sources, run_chat
 from agentkit.cli.context import kit_of, open_kit
-from agentkit.cli.index import index
-from agentkit.cli.log import log
-from agentkit.cli.models import models
+from agentkit.cli.lazy import LazyCommand, LazyGroup
 from agentkit.cli.output import print_json
-from agentkit.cli.server import keys, serve
-from agentkit.cli.sources import add, list_connectors, remove_source, sources, sync
-from agentkit.cli.stats import stats
 from agentkit.errors import AgentkitError
-from agentkit.evaluation import QuestionResult
+
+if TYPE_CHECKING:
+    from agentkit.evaluation import QuestionResult
+
+# The commands of the other modules, imported when run (see `agentkit.cli.lazy`).
+LAZY_COMMANDS = {
+    "add": LazyCommand(
+        "agentkit.cli.sources",
+        "add",
+        "Add files, folders, URLs, Notion exports or record files to an agent and ingest them.",
+    ),
+    "answers": LazyCommand(
+        "agentkit.cli.answers",
+        "answers",
+        "Curated answers: given, with their source, to questions that mean the same.",
+    ),
+    "connectors": LazyCommand(
+        "agentkit.cli.sources",
+        "list_connectors",
+        "List the kinds of sources `add` reads (plugins included) and the options each takes.",
+    ),
+    "index": LazyCommand(
+        "agentkit.cli.index",
+        "index",
+        "Where an agent's vectors and BM25 index live: in PostgreSQL (pgvector) or in files.",
+    ),
+    "keys": LazyCommand("agentkit.cli.server", "keys", "API keys for `agentkit serve` (stored only as hashes)."),
+    "log": LazyCommand(
+        "agentkit.cli.log",
+        "log",
+        "The question log: `agentkit log NAME [--since 7d] [--unanswered] [--channel widget]`, "
+        "`agentkit log purge NAME`.",
+    ),
+    "models": LazyCommand(
+        "agentkit.cli.models",
+        "models",
+        "Recommended GGUF models: list them, pull one, then use it with --model NAME.",
+    ),
+    "remove-source": LazyCommand(
+        "agentkit.cli.sources",
+        "remove_source",
+        "Remove a source with all its documents and their vectors (ids: `agentkit sources NAME`).",
+    ),
+    "serve": LazyCommand(
+        "agentkit.cli.server",
+        "serve",
+        "Serve the agents over HTTP: OpenAI-compatible and native APIs, the chat widget.",
+    ),
+    "sources": LazyCommand("agentkit.cli.sources", "sources", "List an agent's sources."),
+    "stats": LazyCommand(
+        "agentkit.cli.stats",
+        "stats",
+        "Questions per day, abstentions, feedback, latency, most-cited documents and the gaps: "
+        "unanswered questions grouped into topics.",
+    ),
+    "sync": LazyCommand(
+        "agentkit.cli.sources", "sync", "Re-read an agent's sources; only changed documents are embedded again."
+    ),
+}
 
 
-class AgentkitCommandGroup(click.Group):
+class AgentkitCommandGroup(LazyGroup):
     """Turns every `AgentkitError` from any command into a one-line message and its exit code
     (1 for a user error, 75 when another process holds the agent, so cron can retry)."""
+
+    lazy = LAZY_COMMANDS
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -233,6 +286,7 @@ def search(ctx: click.Context, name: str, query: str, k: int | None, mode: str, 
 @click.pass_context
 def ask(ctx: click.Context, name: str, question: str, as_json: bool) -> None:
     """Answer QUESTION from the agent's sources, with citations."""
+    from agentkit.cli.chat import format_sources
 
     answer = kit_of(ctx).get_agent(name).ask(question, channel="cli")
     if as_json:
@@ -248,6 +302,7 @@ def ask(ctx: click.Context, name: str, question: str, as_json: bool) -> None:
 @click.pass_context
 def chat(ctx: click.Context, name: str) -> None:
     """Chat over stdin (one question per line when piped)."""
+    from agentkit.cli.chat import run_chat
 
     conversation = kit_of(ctx).get_agent(name).chat(channel="chat")
     status = run_chat(conversation, sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
@@ -343,15 +398,6 @@ def upgrade(ctx: click.Context) -> None:
     kit = kit_of(ctx)
     click.echo(f"Database at the newest schema: {kit.engine.url.render_as_string(hide_password=True)}")
 
-
-for command in (add, list_connectors, sources, sync, remove_source, models):
-    cli.add_command(command)
-for command in (serve, keys):
-    cli.add_command(command)
-cli.add_command(log)
-cli.add_command(stats)
-cli.add_command(answers)
-cli.add_command(index)
 
 
 def main() -> None:

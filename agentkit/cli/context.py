@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
-from agentkit import AgentKit
+if TYPE_CHECKING:
+    from agentkit import AgentKit
 
 
 def open_kit(home: str | None, database_url: str | None) -> AgentKit:
-    """Open the store; a database that cannot be opened is a one-line error naming why."""
+    """Open the store; a database that cannot be opened is a one-line error naming why.
+    (The library loads here, not at import: `agentkit --help` needs none of it.)"""
+    from agentkit import AgentKit
+
     try:
         return AgentKit(home=home, database_url=database_url)
     except Exception as error:  # a bad URL or an unreachable server: say which and stop

@@ -11,7 +11,6 @@ import re
 from datetime import UTC, datetime
 
 from agentkit.errors import InvalidSettingError
-from agentkit.store.models import utc_now
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
@@ -53,7 +52,7 @@ def age_seconds(last_synced_at: datetime | None, *, now: datetime | None = None)
     """Seconds since the last successful sync, or None when there was none."""
     if last_synced_at is None:
         return None
-    now = now or utc_now()
+    now = now or datetime.now(UTC)
     return max(0.0, (as_utc(now) - as_utc(last_synced_at)).total_seconds())
 
 
