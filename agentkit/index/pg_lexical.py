@@ -1,4 +1,4 @@
-"""BM25 inside PostgreSQL: the postings of an agent's chunks, scored by one SQL query.
+"""BM25 inside PostgreSQL: the postings of an agent's chunks, scored in SQL.
 
 The same terms as the file index (`agentkit.index.lexical.tokenize`: lowercase words,
 stopwords dropped, Snowball English stems), the same Okapi BM25 with the non-negative idf
@@ -6,17 +6,26 @@ stopwords dropped, Snowball English stems), the same Okapi BM25 with the non-neg
 smaller chunk id), so hybrid ranking is the same on every backend. PostgreSQL's full-text
 ranking (`ts_rank`) is not BM25 and is not used.
 
-Each posting row carries its chunk's length, so a search reads the postings of its terms once
-(document frequencies by a window over the same rows) and nothing else; N and the average length
-come from `agentkit_lexical_lengths` (one row per chunk, also those without a single term).
-Scoring given chunks (the hybrid hits only one side ranked) counts frequencies over all of a
-term's postings first, then scores the given chunks' rows.
+Each posting row carries its chunk's length, and the postings' primary key (agent, term, chunk)
+carries count and length, so every read here is an index-only range or probe. N, the total
+length and each asked term's document frequency are counted once per index version
+(`LexicalStatistics`, kept by the agent's index while SQL's version stays the same).
+
+A search is exact top-k by MaxScore: a term adds at most `idf * (k1 + 1) * query count` to any
+chunk. Terms are taken rarest first; the chunks of each taken term are scored in full (all query
+terms, probed by primary key), and the search stops once the k-th best full score exceeds what
+the terms not yet taken could add together: no chunk outside those read can reach the top k.
+A query of rare words so reads a few hundred postings, not the hundreds of thousands of its
+most common word; a query of only common words reads them all, as before.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -24,61 +33,84 @@ from sqlalchemy.orm import Session
 from agentkit.index.lexical import DEFAULT_B, DEFAULT_K1, tokenize
 from agentkit.index.pg_schema import LENGTHS_TABLE, POSTINGS_TABLE
 
-# Both queries start from the query's terms (weighted by repeats) and the agent's chunk count and
-# total length, which BM25's idf and length normalisation need.
-_QUERY_AND_COLLECTION = f"""
-WITH query_terms AS (
-    SELECT term, sum(weight)::float8 AS weight
-    FROM unnest(CAST(:terms AS text[]), CAST(:weights AS int[])) AS q(term, weight)
-    GROUP BY term
-),
-collection AS (
-    SELECT count(*)::float8 AS chunks, coalesce(sum(length), 0)::float8 AS total
-    FROM {LENGTHS_TABLE} WHERE agent_id = :agent
-),
-"""
+# Cached document frequencies per statistics object; past this many terms the cache starts over.
+MAX_CACHED_TERMS = 100_000
+# A bound counts as below the k-th score only by this relative margin (float sums differ in order).
+BOUND_MARGIN = 1e-9
 
-_SCORE_CHUNKS = _QUERY_AND_COLLECTION + f"""
-frequencies AS (
-    SELECT p.term, count(*)::float8 AS df
-    FROM {POSTINGS_TABLE} p JOIN query_terms q ON q.term = p.term
-    WHERE p.agent_id = :agent
-    GROUP BY p.term
-),
-scored AS (
-    SELECT p.chunk_id, sum(
-        ln(1.0 + (c.chunks - f.df + 0.5) / (f.df + 0.5)) * (:k1 + 1.0) * q.weight * p.count
-        / (p.count + :k1 * (1.0 - :b + :b * p.length / CASE WHEN c.chunks > 0 AND c.total > 0
-                                                             THEN c.total / c.chunks ELSE 1.0 END))
-    ) AS score
-    FROM {POSTINGS_TABLE} p
-    JOIN query_terms q ON q.term = p.term
-    JOIN frequencies f ON f.term = p.term
-    CROSS JOIN collection c
-    WHERE p.agent_id = :agent {{only}}
-    GROUP BY p.chunk_id
-)
-SELECT chunk_id, score FROM scored ORDER BY score DESC, chunk_id {{limit}}
+# Each chunk's terms are summed in query order, with the file index's operations in its order,
+# so chunks that tie there tie here too (a float sum depends on its order).
+_SCORE = f"""
+SELECT p.chunk_id, sum(
+    q.idf * (:k1 + 1.0) * q.weight * p.count / (p.count + :k1 * (1.0 - :b + :b * (p.length / :average)))
+    ORDER BY q.position
+) AS score
+FROM {POSTINGS_TABLE} p
+JOIN unnest(
+    CAST(:terms AS text[]), CAST(:idfs AS float8[]), CAST(:weights AS int[]), CAST(:positions AS int[])
+) AS q(term, idf, weight, position) ON q.term = p.term
+WHERE p.agent_id = :agent AND p.term = ANY(CAST(:terms AS text[])) AND p.chunk_id = ANY(CAST(:ids AS int[]))
+GROUP BY p.chunk_id
 """
 
 
-_SEARCH = _QUERY_AND_COLLECTION + f"""
-postings AS (
-    SELECT p.chunk_id, p.count, p.length, q.weight, count(*) OVER (PARTITION BY p.term)::float8 AS df
-    FROM {POSTINGS_TABLE} p JOIN query_terms q ON q.term = p.term
-    WHERE p.agent_id = :agent
-),
-scored AS (
-    SELECT p.chunk_id, sum(
-        ln(1.0 + (c.chunks - p.df + 0.5) / (p.df + 0.5)) * (:k1 + 1.0) * p.weight * p.count
-        / (p.count + :k1 * (1.0 - :b + :b * p.length / CASE WHEN c.chunks > 0 AND c.total > 0
-                                                             THEN c.total / c.chunks ELSE 1.0 END))
-    ) AS score
-    FROM postings p CROSS JOIN collection c
-    GROUP BY p.chunk_id
-)
-SELECT chunk_id, score FROM scored ORDER BY score DESC, chunk_id {{limit}}
-"""
+@dataclass
+class LexicalStatistics:
+    """An agent's BM25 collection statistics at one index version: chunk count, total length,
+    and the document frequency of each term asked so far."""
+
+    chunks: int
+    total: int
+    frequencies: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, session: Session, agent_id: int) -> LexicalStatistics:
+        chunks, total = session.execute(
+            text(f"SELECT count(*), coalesce(sum(length), 0) FROM {LENGTHS_TABLE} WHERE agent_id = :agent"),
+            {"agent": agent_id},
+        ).one()
+        return cls(int(chunks), int(total))
+
+    @property
+    def average_length(self) -> float:
+        return self.total / self.chunks if self.chunks and self.total else 1.0
+
+    def document_frequencies(self, session: Session, agent_id: int, terms: Sequence[str]) -> dict[str, int]:
+        missing = [term for term in terms if term not in self.frequencies]
+        if missing:
+            if len(self.frequencies) + len(missing) > MAX_CACHED_TERMS:
+                self.frequencies.clear()
+            counted = dict.fromkeys(missing, 0)
+            counted.update(
+                (str(term), int(count))
+                for term, count in session.execute(
+                    text(
+                        f"SELECT q.term, (SELECT count(*) FROM {POSTINGS_TABLE} p "
+                        "WHERE p.agent_id = :agent AND p.term = q.term) "
+                        "FROM unnest(CAST(:terms AS text[])) AS q(term)"
+                    ),
+                    {"agent": agent_id, "terms": missing},
+                )
+            )
+            self.frequencies.update(counted)
+        return {term: self.frequencies[term] for term in terms}
+
+    def idf(self, frequency: int) -> float:
+        return math.log1p((self.chunks - frequency + 0.5) / (frequency + 0.5))
+
+
+@dataclass(frozen=True)
+class _Term:
+    term: str
+    weight: int
+    frequency: int
+    idf: float
+    position: int  # in the query
+
+    @property
+    def bound(self) -> float:
+        """The most this term can add to a chunk's score: BM25's tf part stays below k1 + 1."""
+        return self.idf * (DEFAULT_K1 + 1.0) * self.weight
 
 
 def write_postings(session: Session, agent_id: int, chunk_ids: Sequence[int], texts: Sequence[str]) -> None:
@@ -108,48 +140,80 @@ def delete_postings(session: Session, agent_id: int) -> None:
     session.execute(text(f"DELETE FROM {LENGTHS_TABLE} WHERE agent_id = :agent"), {"agent": agent_id})
 
 
-def _query(query: str) -> tuple[list[str], list[int]]:
+def _query_terms(session: Session, agent_id: int, query: str, statistics: LexicalStatistics) -> list[_Term]:
+    """The query's indexed terms, rarest first."""
     counts = Counter(tokenize(query))
-    return list(counts), list(counts.values())
+    frequencies = statistics.document_frequencies(session, agent_id, list(counts))
+    terms = [
+        _Term(term, weight, frequencies[term], statistics.idf(frequencies[term]), position)
+        for position, (term, weight) in enumerate(counts.items())
+        if frequencies[term] > 0
+    ]
+    return sorted(terms, key=lambda term: (term.frequency, term.term))
 
 
-def search_postings(session: Session, agent_id: int, query: str, k: int) -> list[tuple[int, float]]:
-    """The `k` best chunks for `query` by BM25, best first; only chunks sharing a term."""
-    terms, weights = _query(query)
-    if not terms or k <= 0:
-        return []
+def _full_scores(
+    session: Session, agent_id: int, terms: Sequence[_Term], statistics: LexicalStatistics, ids: Sequence[int]
+) -> dict[int, float]:
+    """The BM25 score over all `terms` of each given chunk that holds one of them."""
+    if not ids or not terms:
+        return {}
     rows = session.execute(
-        text(_SEARCH.format(limit="LIMIT :k")),
-        {"terms": terms, "weights": weights, "agent": agent_id, "k1": DEFAULT_K1, "b": DEFAULT_B, "k": k},
+        text(_SCORE),
+        {
+            "terms": [term.term for term in terms],
+            "idfs": [term.idf for term in terms],
+            "weights": [term.weight for term in terms],
+            "positions": [term.position for term in terms],
+            "agent": agent_id,
+            "ids": list(ids),
+            "k1": DEFAULT_K1,
+            "b": DEFAULT_B,
+            "average": statistics.average_length,
+        },
     ).all()
-    return [(int(chunk_id), float(score)) for chunk_id, score in rows]
+    return {int(chunk_id): float(score) for chunk_id, score in rows}
 
 
-def score_chunks(session: Session, agent_id: int, query: str, chunk_ids: Iterable[int]) -> dict[int, float]:
+def search_postings(
+    session: Session, agent_id: int, query: str, k: int, statistics: LexicalStatistics
+) -> list[tuple[int, float]]:
+    """The `k` best chunks for `query` by BM25, best first; only chunks sharing a term."""
+    if k <= 0:
+        return []
+    terms = _query_terms(session, agent_id, query, statistics)
+    scored: dict[int, float] = {}
+    for taken, term in enumerate(terms):
+        postings = session.scalars(
+            text(f"SELECT chunk_id FROM {POSTINGS_TABLE} WHERE agent_id = :agent AND term = :term"),
+            {"agent": agent_id, "term": term.term},
+        ).all()
+        scored.update(
+            _full_scores(session, agent_id, terms, statistics, [int(i) for i in postings if i not in scored])
+        )
+        rest = sum(other.bound for other in terms[taken + 1 :])
+        if len(scored) >= k and rest < heapq.nlargest(k, scored.values())[-1] * (1.0 - BOUND_MARGIN):
+            break  # no chunk without the terms taken so far can reach the k-th score
+    best = heapq.nsmallest(k, scored.items(), key=lambda item: (-item[1], item[0]))
+    return [(chunk_id, score) for chunk_id, score in best]
+
+
+def score_chunks(
+    session: Session, agent_id: int, query: str, chunk_ids: Iterable[int], statistics: LexicalStatistics
+) -> dict[int, float]:
     """The BM25 score of each given chunk (0.0: no shared term; chunks not indexed left out)."""
     ids = [int(chunk_id) for chunk_id in chunk_ids]
     if not ids:
         return {}
-    indexed = {
+    indexed = sorted(
         int(row[0])
         for row in session.execute(
             text(f"SELECT chunk_id FROM {LENGTHS_TABLE} WHERE chunk_id = ANY(:ids) AND agent_id = :agent"),
             {"ids": ids, "agent": agent_id},
         )
-    }
+    )
     scores = dict.fromkeys(indexed, 0.0)
-    terms, weights = _query(query)
-    if terms and indexed:
-        rows = session.execute(
-            text(_SCORE_CHUNKS.format(only="AND p.chunk_id = ANY(:ids)", limit="")),
-            {
-                "terms": terms,
-                "weights": weights,
-                "agent": agent_id,
-                "k1": DEFAULT_K1,
-                "b": DEFAULT_B,
-                "ids": sorted(indexed),
-            },
-        ).all()
-        scores.update((int(chunk_id), float(score)) for chunk_id, score in rows)
+    scores.update(
+        _full_scores(session, agent_id, _query_terms(session, agent_id, query, statistics), statistics, indexed)
+    )
     return scores

@@ -21,6 +21,7 @@ are the exact inner products of the stored vectors.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,13 @@ from agentkit.index.base import IndexManifest
 from agentkit.index.files import check_stored_dimension, read_agent_chunk_texts, read_agent_vectors
 from agentkit.index.lexical import LexicalIndex
 from agentkit.index.numpy import NumpyBackend
-from agentkit.index.pg_lexical import delete_postings, score_chunks, search_postings, write_postings
+from agentkit.index.pg_lexical import (
+    LexicalStatistics,
+    delete_postings,
+    score_chunks,
+    search_postings,
+    write_postings,
+)
 from agentkit.index.pg_schema import (
     PGVECTOR,
     has_pgvector_schema,
@@ -74,6 +81,7 @@ class PgVectorIndex(AgentIndex):
             backend=PGVECTOR,
         )
         self._fallback: tuple[int, MemorySnapshot] | None = None
+        self._counted: tuple[int, int, _Counted] | None = None  # (agent id, index version, counts)
 
     @property
     def backend_name(self) -> str:
@@ -108,7 +116,10 @@ class PgVectorIndex(AgentIndex):
 
     def snapshot(self, session: Session, *, agent_id: int, index_version: int) -> IndexSnapshot:
         if self.is_built(session, agent_id):
-            return PgSnapshot(session, agent_id=agent_id, dimension=self.expected.dimension)
+            counted = self._counted
+            if counted is None or counted[:2] != (agent_id, index_version):
+                counted = self._counted = (agent_id, index_version, _Counted())
+            return PgSnapshot(session, agent_id=agent_id, dimension=self.expected.dimension, counted=counted[2])
         if self._fallback is None or self._fallback[0] != index_version:
             self._fallback = (index_version, _memory_snapshot(session, agent_id, self.expected.dimension))
         return self._fallback[1]
@@ -216,22 +227,37 @@ def write_vectors(session: Session, agent_id: int, ids: list[int], vectors: np.n
             copy.write(payload)
 
 
+@dataclass
+class _Counted:
+    """What an agent's tables hold at one index version, counted when first needed: the
+    vectors, and BM25's collection statistics. Every write moves SQL's index version, so
+    these stay right while it does (and are counted again, once, when it moves)."""
+
+    vectors: int | None = None
+    lexical: LexicalStatistics | None = None
+
+
 class PgSnapshot(IndexSnapshot):
     """Searches in the caller's transaction (REPEATABLE READ: one committed state)."""
 
-    def __init__(self, session: Session, *, agent_id: int, dimension: int) -> None:
+    def __init__(self, session: Session, *, agent_id: int, dimension: int, counted: _Counted) -> None:
         self.session = session
         self.agent_id = agent_id
         self.dimension = dimension
-        self._count: int | None = None
+        self.counted = counted
 
     def vector_count(self) -> int:
-        if self._count is None:
-            self._count = int(
+        if self.counted.vectors is None:
+            self.counted.vectors = int(
                 self.session.execute(text(f"SELECT count(*) FROM {vector_table(self.agent_id)}")).scalar()
                 or 0
             )
-        return self._count
+        return self.counted.vectors
+
+    def _lexical_statistics(self) -> LexicalStatistics:
+        if self.counted.lexical is None:
+            self.counted.lexical = LexicalStatistics.read(self.session, self.agent_id)
+        return self.counted.lexical
 
     def dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         if k <= 0:
@@ -255,10 +281,10 @@ class PgSnapshot(IndexSnapshot):
         return [(int(chunk_id), float(score)) for chunk_id, score in rows]
 
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
-        return search_postings(self.session, self.agent_id, query, k)
+        return search_postings(self.session, self.agent_id, query, k, self._lexical_statistics())
 
     def lexical_scores(self, query: str, chunk_ids: Iterable[int]) -> dict[int, float]:
-        return score_chunks(self.session, self.agent_id, query, chunk_ids)
+        return score_chunks(self.session, self.agent_id, query, chunk_ids, self._lexical_statistics())
 
 
 def _memory_snapshot(session: Session, agent_id: int, dimension: int) -> MemorySnapshot:
