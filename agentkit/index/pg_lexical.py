@@ -24,7 +24,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -100,7 +100,7 @@ class LexicalStatistics:
 
 
 @dataclass(frozen=True)
-class _Term:
+class QueryTerm:
     term: str
     weight: int
     frequency: int
@@ -140,12 +140,12 @@ def delete_postings(session: Session, agent_id: int) -> None:
     session.execute(text(f"DELETE FROM {LENGTHS_TABLE} WHERE agent_id = :agent"), {"agent": agent_id})
 
 
-def _query_terms(session: Session, agent_id: int, query: str, statistics: LexicalStatistics) -> list[_Term]:
+def _query_terms(session: Session, agent_id: int, query: str, statistics: LexicalStatistics) -> list[QueryTerm]:
     """The query's indexed terms, rarest first."""
     counts = Counter(tokenize(query))
     frequencies = statistics.document_frequencies(session, agent_id, list(counts))
     terms = [
-        _Term(term, weight, frequencies[term], statistics.idf(frequencies[term]), position)
+        QueryTerm(term, weight, frequencies[term], statistics.idf(frequencies[term]), position)
         for position, (term, weight) in enumerate(counts.items())
         if frequencies[term] > 0
     ]
@@ -153,7 +153,7 @@ def _query_terms(session: Session, agent_id: int, query: str, statistics: Lexica
 
 
 def _full_scores(
-    session: Session, agent_id: int, terms: Sequence[_Term], statistics: LexicalStatistics, ids: Sequence[int]
+    session: Session, agent_id: int, terms: Sequence[QueryTerm], statistics: LexicalStatistics, ids: Sequence[int]
 ) -> dict[int, float]:
     """The BM25 score over all `terms` of each given chunk that holds one of them."""
     if not ids or not terms:
@@ -182,18 +182,36 @@ def search_postings(
     if k <= 0:
         return []
     terms = _query_terms(session, agent_id, query, statistics)
+
+    def postings_of(term: QueryTerm) -> list[int]:
+        return [
+            int(chunk_id)
+            for chunk_id in session.scalars(
+                text(f"SELECT chunk_id FROM {POSTINGS_TABLE} WHERE agent_id = :agent AND term = :term"),
+                {"agent": agent_id, "term": term.term},
+            )
+        ]
+
+    return top_k_by_max_score(
+        terms, k, postings_of, lambda ids: _full_scores(session, agent_id, terms, statistics, ids)
+    )
+
+
+def top_k_by_max_score(
+    terms: Sequence[QueryTerm],
+    k: int,
+    postings_of: Callable[[QueryTerm], Sequence[int]],
+    full_scores: Callable[[list[int]], dict[int, float]],
+) -> list[tuple[int, float]]:
+    """MaxScore over `terms` taken in the given order (rarest first): the exact top `k` (score,
+    then smaller id) of the chunks holding any term, reading the postings of as few terms as
+    the bounds allow. `full_scores` scores chunks over all terms."""
     scored: dict[int, float] = {}
     for taken, term in enumerate(terms):
-        postings = session.scalars(
-            text(f"SELECT chunk_id FROM {POSTINGS_TABLE} WHERE agent_id = :agent AND term = :term"),
-            {"agent": agent_id, "term": term.term},
-        ).all()
-        scored.update(
-            _full_scores(session, agent_id, terms, statistics, [int(i) for i in postings if i not in scored])
-        )
+        scored.update(full_scores([chunk_id for chunk_id in postings_of(term) if chunk_id not in scored]))
         rest = sum(other.bound for other in terms[taken + 1 :])
         if len(scored) >= k and rest < heapq.nlargest(k, scored.values())[-1] * (1.0 - BOUND_MARGIN):
-            break  # no chunk without the terms taken so far can reach the k-th score
+            break  # a chunk holding none of the terms taken cannot reach the k-th score
     best = heapq.nsmallest(k, scored.items(), key=lambda item: (-item[1], item[0]))
     return [(chunk_id, score) for chunk_id, score in best]
 
