@@ -410,6 +410,12 @@ def report(args: argparse.Namespace) -> None:
     write_qa_file(questions, qa_path)
     kit = open_kit(work_dir, cache=not args.no_cache)
     agent = build_agent(kit, args.half, articles, work_dir, grounding="balanced")
+    if args.excerpts:
+        from dataclasses import replace
+
+        # The handle's setting, as `GenerationSettings(prompt_excerpts=N)` at create time stores it.
+        agent.generation = replace(agent.generation, prompt_excerpts=args.excerpts)
+    suffix = f" excerpts {args.excerpts}" if args.excerpts else ""
     reports = {}
     for mode in args.modes.split(","):
         # One index, several settings: the handle's grounding is what `agentkit create
@@ -421,8 +427,10 @@ def report(args: argparse.Namespace) -> None:
             if done % 25 == 0 or done == total:
                 print(f"  [{mode}] {done}/{total} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
-        reports[f"grounding: {mode}"] = agent.evaluate(
-            qa_path, report_path=work_dir / f"report-{args.half}-{mode}.jsonl", progress=show
+        reports[f"grounding: {mode}{suffix}"] = agent.evaluate(
+            qa_path,
+            report_path=work_dir / f"report-{args.half}-{mode}{suffix.replace(' ', '-')}.jsonl",
+            progress=show,
         )
     print(f"SQuAD 2.0 dev, {args.half} half ({len(articles)} articles), {qa_path.name}, top_k={agent.top_k}, "
           f"max answer tokens={BENCH_MAX_ANSWER_TOKENS}")
@@ -486,6 +494,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             sub.add_argument("--half", choices=["calibration", "report"], default="report",
                              help="which half to ask (the tables are reported on 'report')")
             sub.add_argument("--no-cache", action="store_true", help="do not reuse cached model replies")
+            sub.add_argument("--excerpts", type=int, default=0,
+                             help="show each source's N best passages instead of the whole chunk")
     quotes_parser = commands.add_parser("quotes", help="how often the reader's passage holds the gold answer")
     quotes_parser.add_argument("--half", choices=["calibration", "report"], default="report")
     args = parser.parse_args(argv)
