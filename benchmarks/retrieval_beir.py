@@ -58,7 +58,7 @@ from agentkit.index.registry import (  # noqa: E402
     index_backends,
 )
 from agentkit.models.embedders import DEFAULT_EMBEDDER_ID  # noqa: E402
-from agentkit.models.registry import load_embedder  # noqa: E402
+from agentkit.models.registry import load_embedder, normalize_embedder_spec  # noqa: E402
 
 SCIFACT = REPO_ROOT.parent / "shared" / "data" / "scifact"
 MODES = ("dense", "lexical", "hybrid")
@@ -280,8 +280,13 @@ def made_up_vocabulary(size: int) -> list[str]:
     return sorted(words)[:size]
 
 
-def scale_table(home: Path, sizes: Sequence[int]) -> None:
-    print("\nSearch latency as the agent grows (k=10; real query embedding; random stored vectors)\n")
+def scale_table(home: Path, sizes: Sequence[int], query_spec: str) -> None:
+    """`query_spec`: the embedder of the queries, as a new agent would store it."""
+    query_spec = normalize_embedder_spec(query_spec)
+    print(
+        f"\nSearch latency as the agent grows (k=10; queries embedded by {query_spec}; random stored "
+        "vectors)\n"
+    )
     print(
         "| chunks  | build s | lexical file MB | dense p50/p95 ms | lexical p50/p95 ms | hybrid p50/p95 ms "
         "| hybrid, query vector known |"
@@ -291,7 +296,7 @@ def scale_table(home: Path, sizes: Sequence[int]) -> None:
         "|---------------------------|"
     )
     vocabulary = made_up_vocabulary(50_000)
-    query_model = load_embedder(DEFAULT_EMBEDDER_ID)
+    query_model = load_embedder(query_spec)
     for size in sizes:
         with AgentKit(home=home, embedder=RandomVectorEmbedder()) as ingest_kit:
             name = f"synthetic-{size}"
@@ -327,7 +332,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--embedder", default=DEFAULT_EMBEDDER_ID, help="embedder of the SciFact agent")
+    parser.add_argument(
+        "--embedder",
+        default=DEFAULT_EMBEDDER_ID,
+        help="embedder of the SciFact agent and of the scale table's queries ('default': a new agent's)",
+    )
     parser.add_argument("--home", type=Path, default=None, help="agentkit home to build in (kept)")
     parser.add_argument("--sizes", default="10000,30000,100000", help="chunk counts of the scale table")
     parser.add_argument(
@@ -371,7 +380,7 @@ def main() -> int:
                 with AgentKit(home=home, database_url=database_url) as kit:
                     quality_table(kit, arguments.embedder)
         if not arguments.skip_scale:
-            scale_table(home, [int(size) for size in arguments.sizes.split(",") if size])
+            scale_table(home, [int(size) for size in arguments.sizes.split(",") if size], arguments.embedder)
     return 0
 
 
