@@ -517,8 +517,9 @@ class Agent:
             lock_path=self._kit.lock_path(self.index_key),
         )
 
-    def _index_files(self, embedder: Embedder | None = None) -> AgentIndex:
-        """The agent's index (files or pgvector, see `agentkit.index.stores`)."""
+    def _index_files(self, embedder: Embedder | None = None, backend: str | None = None) -> AgentIndex:
+        """The agent's index (files or pgvector, see `agentkit.index.stores`); `backend`
+        names it when known, else the database's record decides."""
         embedder = embedder or self._kit.embedder(self.embedder_id)
         return open_agent_index(
             self._kit.sessions,
@@ -527,6 +528,7 @@ class Agent:
             folder=self._kit.index_folder(self.index_key),
             embedder_id=embedder.embedder_id,
             dimension=embedder.dimension,
+            backend=backend,
         )
 
     def _get_retriever(self) -> Retriever:
@@ -535,5 +537,6 @@ class Agent:
                 agent_id=self.id,
                 embedder=self._kit.embedder(self.embedder_id),
                 index_files=self._index_files(),
+                reopen=lambda backend: self._index_files(backend=backend),
             )
         return self._retriever

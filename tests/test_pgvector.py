@@ -206,6 +206,8 @@ def test_index_move_round_trip_keeps_every_answer_and_an_interrupted_move_change
         kit.create_agent("docs", embedder="hashing-128").upsert_records(records(40))
         assert kit.get_agent("docs")._index_files().backend_name == "faiss"
         on_files = rankings(kit, "docs")
+        served = kit.get_agent("docs")  # a long-running server's handle, searched before the moves
+        served_hits = [hit.chunk_id for hit in served.search("Record 13 pears", k=5)]
 
         def fail(*args: object) -> None:
             raise RuntimeError("killed in the middle of the move")
@@ -243,11 +245,17 @@ def test_index_move_round_trip_keeps_every_answer_and_an_interrupted_move_change
         assert kit.get_agent("docs")._index_files().backend_name == "pgvector"
         assert not kit.index_folder(kit.get_agent("docs").index_key).exists()
         assert rankings(kit, "docs") == on_files
+        # The server follows the move at its next search, without bringing the files back.
+        assert [hit.chunk_id for hit in served.search("Record 13 pears", k=5)] == served_hits
+        assert served._get_retriever().index_files.backend_name == "pgvector"
+        assert not kit.index_folder(served.index_key).exists()
 
         report = move_index(kit, "docs", to="faiss")
         assert (report.source, report.target, report.chunks) == ("pgvector", "faiss", 40)
         assert kit.get_agent("docs")._index_files().backend_name == "faiss"  # recorded, not automatic
         assert rankings(kit, "docs") == on_files
+        assert [hit.chunk_id for hit in served.search("Record 13 pears", k=5)] == served_hits
+        assert served._get_retriever().index_files.backend_name == "faiss"
         assert kit.get_agent("docs").doctor().healthy
         monkeypatch.setenv(INDEX_BACKEND_VARIABLE, "pgvector")  # the recorded move wins
         assert kit.get_agent("docs")._index_files().backend_name == "faiss"

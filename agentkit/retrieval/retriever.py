@@ -14,13 +14,14 @@ transaction, so a search never mixes chunks from before and after a concurrent s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from agentkit.errors import SearchError
+from agentkit.index.pg_schema import backend_for_agent
 from agentkit.results import SearchHit
 from agentkit.retrieval.fusion import FUSION_CANDIDATES, fuse_rankings
 from agentkit.store.models import AgentRow, ChunkRow, DocumentRow
@@ -39,10 +40,18 @@ class Retriever:
     """Searches one agent's chunks through its index (`agentkit.index.agent_index.AgentIndex`),
     which keeps what it loaded while SQL's version stays the same."""
 
-    def __init__(self, *, agent_id: int, embedder: Embedder, index_files: AgentIndex) -> None:
+    def __init__(
+        self,
+        *,
+        agent_id: int,
+        embedder: Embedder,
+        index_files: AgentIndex,
+        reopen: Callable[[str], AgentIndex] | None = None,
+    ) -> None:
         self.agent_id = agent_id
         self.embedder = embedder
         self.index_files = index_files
+        self.reopen = reopen
 
     def search(
         self, session: Session, query: str, *, k: int, mode: str = DEFAULT_SEARCH_MODE
@@ -55,6 +64,7 @@ class Retriever:
         if not query.strip():
             return []
         begin_snapshot(session)
+        self._follow_index_move(session)
         version = self._sql_version(session)
         index = self.index_files.snapshot(session, agent_id=self.agent_id, index_version=version)
         if mode == "lexical":
@@ -82,6 +92,16 @@ class Retriever:
             lexical_scores=lexical_scores,
             query_vector=query_vector,
         )
+
+    def _follow_index_move(self, session: Session) -> None:
+        """On PostgreSQL, `agentkit index move` on any machine changes where the agent's index
+        lives: a long-running process (a server) follows the database's record at its next
+        search instead of serving from the old place until restarted."""
+        if self.reopen is None or session.get_bind().dialect.name != "postgresql":
+            return
+        current = backend_for_agent(session, self.agent_id)
+        if current != self.index_files.backend_name:
+            self.index_files = self.reopen(current)
 
     def _sql_version(self, session: Session) -> int:
         version = session.scalar(select(AgentRow.index_version).where(AgentRow.id == self.agent_id))
