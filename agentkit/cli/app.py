@@ -14,6 +14,7 @@ import click
 import agentkit
 from agentkit.answering.grounding import DEFAULT_GROUNDING_MODE, GROUNDING_MODES
 from agentkit.answering.persona import ANSWER_LENGTHS, STYLES
+from agentkit.cli.chat import format_sources, run_chat
 from agentkit.cli.context import kit_of, open_kit
 from agentkit.cli.lazy import LazyCommand, LazyGroup
 from agentkit.cli.output import print_json
@@ -286,8 +287,6 @@ def search(ctx: click.Context, name: str, query: str, k: int | None, mode: str, 
 @click.pass_context
 def ask(ctx: click.Context, name: str, question: str, as_json: bool) -> None:
     """Answer QUESTION from the agent's sources, with citations."""
-    from agentkit.cli.chat import format_sources
-
     answer = kit_of(ctx).get_agent(name).ask(question, channel="cli")
     if as_json:
         print_json(answer.to_dict())
@@ -302,8 +301,6 @@ def ask(ctx: click.Context, name: str, question: str, as_json: bool) -> None:
 @click.pass_context
 def chat(ctx: click.Context, name: str) -> None:
     """Chat over stdin (one question per line when piped)."""
-    from agentkit.cli.chat import run_chat
-
     conversation = kit_of(ctx).get_agent(name).chat(channel="chat")
     status = run_chat(conversation, sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
     sys.exit(status)

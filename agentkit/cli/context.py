@@ -7,17 +7,18 @@ from typing import TYPE_CHECKING
 
 import click
 
+import agentkit
+
 if TYPE_CHECKING:
     from agentkit import AgentKit
 
 
 def open_kit(home: str | None, database_url: str | None) -> AgentKit:
     """Open the store; a database that cannot be opened is a one-line error naming why.
-    (The library loads here, not at import: `agentkit --help` needs none of it.)"""
-    from agentkit import AgentKit
-
+    (The library loads here, at `agentkit.AgentKit`'s first use, not at import: `agentkit
+    --help` needs none of it.)"""
     try:
-        return AgentKit(home=home, database_url=database_url)
+        return agentkit.AgentKit(home=home, database_url=database_url)
     except Exception as error:  # a bad URL or an unreachable server: say which and stop
         raise click.ClickException(f"cannot open the database: {error}") from error
 
