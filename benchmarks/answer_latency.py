@@ -16,6 +16,7 @@ PyTorch embedder and the ONNX one can be compared in one run:
 
     python benchmarks/answer_latency.py                                   # new agents' default
     python benchmarks/answer_latency.py --embedders sentence-transformers:default,default --cold 3
+    python benchmarks/answer_latency.py --excerpts 0,3        # whole chunks against 3 best passages
 
 The machine is shared and noisy: compare numbers of one run, not across runs.
 """
@@ -145,6 +146,11 @@ def main() -> int:
     parser.add_argument(
         "--embedders", default="default", help="embedder specs of the agents, comma-separated"
     )
+    parser.add_argument(
+        "--excerpts",
+        default="0",
+        help="prompt_excerpts values, comma-separated: one agent per embedder and value (0: whole chunks)",
+    )
     parser.add_argument("--cold", type=int, default=3, help="cold asks per agent (default 3)")
     parser.add_argument("--warm", type=int, default=2, help="warm rounds over the questions (default 2)")
     parser.add_argument(
@@ -159,13 +165,21 @@ def main() -> int:
     os.environ["AGENTKIT_HOME"] = str(home)  # the ONNX export is cached here, before the clock
     print(f"load average {os.getloadavg()[0]:.1f}; {len(QUESTIONS)} demo questions")
 
-    specs = [spec.strip() for spec in args.embedders.split(",") if spec.strip()]
+    variants = [
+        (spec.strip(), int(excerpts))
+        for spec in args.embedders.split(",")
+        if spec.strip()
+        for excerpts in args.excerpts.split(",")
+        if excerpts.strip()
+    ]
+    specs = [f"{spec}, excerpts {excerpts}" for spec, excerpts in variants]
     with AgentKit(home=home) as kit:
-        for number, spec in enumerate(specs):
-            kit.create_agent(f"demo{number}", embedder=spec).add_source(
-                str(REPO_ROOT / "data" / "quillstack")
-            )
-            print(f"agent demo{number}: embedder {kit.get_agent(f'demo{number}').embedder_id}", flush=True)
+        for number, (spec, excerpts) in enumerate(variants):
+            kit.create_agent(
+                f"demo{number}", embedder=spec, generation=GenerationSettings(prompt_excerpts=excerpts)
+            ).add_source(str(REPO_ROOT / "data" / "quillstack"))
+            print(f"agent demo{number}: embedder {kit.get_agent(f'demo{number}').embedder_id}, "
+                  f"prompt excerpts {excerpts}", flush=True)
 
     help_runs = sorted(process_seconds_and_rss([*AGENTKIT, "--help"], env) for _ in range(5))
     print(
