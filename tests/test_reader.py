@@ -152,7 +152,7 @@ def test_a_reply_that_drops_the_flag_gives_way_to_the_passage() -> None:
     assert "-x" in quoted_answer(anchor)
 
 
-def test_prompt_excerpts_show_each_chunks_best_passages_and_grounding_still_reads_the_chunk(kit, scripted_generator, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_prompt_excerpts_show_each_chunks_best_passages_and_grounding_still_reads_the_chunk(kit, scripted_generator, fake_embedder, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
     from agentkit.answering.reader import excerpts
@@ -169,8 +169,12 @@ def test_prompt_excerpts_show_each_chunks_best_passages_and_grounding_still_read
     agent.generation = replace(agent.generation, prompt_excerpts=2)
     generator = scripted_generator
     generator.enqueue("Set smart_angled_quotes to True [1].")
+    fake_embedder.embedded_texts.clear()
     stream = agent.stream(question)
     answer = stream.finish()
+    # The excerpts and the reader score the same passages: each is embedded once per answer.
+    passages = [text for text in fake_embedder.embedded_texts if text != question]
+    assert passages and len(passages) == len(set(passages))
     assert stream.trace.gate is not None and stream.trace.gate.answer, stream.trace.gate
     prompt = generator.prompts[-1][-1].content
     assert "smart_angled_quotes | False" in prompt and "smart_ellipses" not in prompt

@@ -160,6 +160,7 @@ def answer_stream(
     mode = grounding_mode(settings.grounding)
     thresholds = settings.thresholds or thresholds_for(mode)
     trace = AnswerTrace()
+    embed = _remembering(embed) if embed is not None else None
 
     def abstain(hits: Sequence[SearchHit]) -> AnswerPieces:
         answer = _abstention(question, search_query, hits, settings)
@@ -284,3 +285,19 @@ def _abstention(
         question=question,
         search_query=search_query,
     )
+
+
+def _remembering(embed: Embed) -> Embed:
+    """`embed` that computes each distinct text once per answer: the prompt's excerpts and the
+    reader score the same passages, and a passage must score the same both times."""
+    import numpy as np
+
+    known: dict[str, np.ndarray] = {}
+
+    def remembered(texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(text for text in texts if text not in known))
+        if missing:
+            known.update(zip(missing, embed(missing), strict=True))
+        return np.stack([known[text] for text in texts])
+
+    return remembered
