@@ -43,7 +43,7 @@ class GenerationSettings:
     request_timeout_s: float = 60.0
     # Sources in the prompt: 0 gives whole chunks; N gives each chunk's N passages that best
     # match the question (a shorter prompt: faster on a CPU, easier for a small model).
-    prompt_excerpts: int = 0
+    prompt_excerpts: int = 3
 
     def __post_init__(self) -> None:
         if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
