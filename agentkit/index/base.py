@@ -25,11 +25,12 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Self
 
-from agentkit.atomic_files import write_atomically, write_bytes_atomically
+from agentkit.atomic_files import write_atomically
 from agentkit.errors import IndexCorruptError, IndexMismatchError, VectorIndexError
 
 if TYPE_CHECKING:
@@ -240,14 +241,47 @@ class VectorBackend(ABC):
 
     # ----- stored with a manifest --------------------------------------------------------
 
+    def write_to(self, write: Callable[[bytes], object]) -> None:
+        """Stream the `to_bytes` serialisation to `write`; a backend that can write in pieces
+        overrides this, so saving does not hold a second copy of the index in memory."""
+        write(self.to_bytes())
+
+    @classmethod
+    def read_from(cls, stream: BinaryIO) -> Self:
+        """An index from a stream of `to_bytes` output (default: read whole, then parse); a
+        backend that can parse from a stream overrides `_read_from` to skip the copy."""
+        try:
+            return cls._read_from(stream)
+        except IndexCorruptError:
+            raise
+        except Exception as error:  # whatever a parser raises, damaged bytes are not an index
+            raise IndexCorruptError(
+                f"not a valid {cls.name} index: {type(error).__name__}: {error}"
+            ) from error
+
+    @classmethod
+    def _read_from(cls, stream: BinaryIO) -> Self:
+        return cls._from_bytes(stream.read())
+
     def save(self, folder: Path, manifest: IndexManifest) -> IndexManifest:
         """Write the index file and then its manifest, each atomically; returns the manifest.
 
-        The manifest's count, checksum and backend are filled in from this index.
+        The manifest's count, checksum and backend are filled in from this index. The file is
+        written as it is serialised, hashed on the way.
         """
-        content = self.to_bytes()
-        final = replace(manifest, count=len(self), checksum=_sha256(content), backend=self.name)
-        write_bytes_atomically(folder / self.file_name, content)
+        digest = hashlib.sha256()
+
+        def write(path: Path) -> None:
+            with path.open("wb") as stream:
+
+                def sink(piece: bytes) -> None:
+                    digest.update(piece)
+                    stream.write(piece)
+
+                self.write_to(sink)
+
+        write_atomically(folder / self.file_name, write)
+        final = replace(manifest, count=len(self), checksum=digest.hexdigest(), backend=self.name)
         write_atomically(
             folder / MANIFEST_FILE,
             lambda path: path.write_text(json.dumps(asdict(final), indent=2), encoding="utf-8"),
@@ -277,16 +311,21 @@ class VectorBackend(ABC):
                 f"not {cls.name!r}"
             )
         path = folder / cls.file_name
+        # One open file for the checksum and the parse: a writer renaming a new file into place
+        # meanwhile cannot mix the two. Nothing is parsed before its checksum holds.
         try:
-            content = path.read_bytes()
+            stream = path.open("rb")
+            with stream:
+                matches = hashlib.file_digest(stream, "sha256").hexdigest() == manifest.checksum
+                if matches:
+                    stream.seek(0)
+                    index = cls.read_from(stream)
         except OSError as error:
             raise IndexCorruptError(f"{path}: cannot read: {error}") from error
-        if _sha256(content) != manifest.checksum:
-            raise IndexCorruptError(f"{path} does not match its manifest checksum")
-        try:
-            index = cls.from_bytes(content)
         except IndexCorruptError as error:
             raise IndexCorruptError(f"{path}: {error}") from error
+        if not matches:
+            raise IndexCorruptError(f"{path} does not match its manifest checksum")
         if index.dimension != manifest.dimension:
             raise IndexCorruptError(
                 f"{path} holds vectors of dimension {index.dimension}, its manifest says {manifest.dimension}"
@@ -325,7 +364,3 @@ def _chunk_ids(ids: np.ndarray) -> np.ndarray:
     if (array < 0).any():
         raise VectorIndexError(f"chunk ids are never negative: {array[array < 0][:5].tolist()}")
     return array
-
-
-def _sha256(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()

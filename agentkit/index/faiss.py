@@ -7,7 +7,8 @@ training; ids are chunk row ids from SQL. The file is FAISS's own serialisation
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Self
+from collections.abc import Callable
+from typing import TYPE_CHECKING, BinaryIO, Self
 
 from agentkit.errors import IndexCorruptError
 from agentkit.index.base import MANIFEST_FILE, IndexManifest, VectorBackend, read_manifest
@@ -62,12 +63,28 @@ class FaissBackend(VectorBackend):
 
         return faiss.serialize_index(self._index).tobytes()
 
+    def write_to(self, write: Callable[[bytes], object]) -> None:
+        import faiss
+
+        faiss.write_index(self._index, faiss.PyCallbackIOWriter(write))
+
+    @classmethod
+    def _read_from(cls, stream: BinaryIO) -> Self:
+        import faiss
+
+        return cls._wrap(faiss.read_index(faiss.PyCallbackIOReader(stream.read)))
+
     @classmethod
     def _from_bytes(cls, content: bytes) -> Self:
         import faiss
         import numpy as np
 
-        raw = faiss.deserialize_index(np.frombuffer(content, dtype=np.uint8))
+        return cls._wrap(faiss.deserialize_index(np.frombuffer(content, dtype=np.uint8)))
+
+    @classmethod
+    def _wrap(cls, raw: object) -> Self:
+        import faiss
+
         if not isinstance(raw, faiss.IndexIDMap2):
             raise IndexCorruptError(f"a FAISS {type(raw).__name__}, not the IndexIDMap2 agentkit writes")
         index = cls(int(raw.d))
