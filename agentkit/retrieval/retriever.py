@@ -15,9 +15,9 @@ transaction, so a search never mixes chunks from before and after a concurrent s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import Select, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from agentkit.errors import SearchError
@@ -124,6 +124,38 @@ def begin_snapshot(session: Session) -> None:
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
+def _hit_rows(*, with_vectors: bool) -> Select[Any]:
+    """The chunk and document columns of a hit, for the chunk ids bound as `ids`.
+
+    Plain columns, not ORM entities: no identity map or instance state per row (10 hits:
+    median 1.76 ms against 1.99 ms loading ChunkRow and DocumentRow objects), and a chunk's
+    stored vector only when a cosine is to be computed from it. Built once: constructing and
+    keying the statement cost more than running it (about 0.3 ms a search).
+    """
+    return (
+        select(
+            ChunkRow.id,
+            ChunkRow.text,
+            ChunkRow.page,
+            ChunkRow.heading_path,
+            ChunkRow.anchor,
+            ChunkRow.embedding if with_vectors else literal(None).label("embedding"),
+            DocumentRow.id.label("document_id"),
+            DocumentRow.title,
+            DocumentRow.uri,
+            DocumentRow.source_id,
+            DocumentRow.fetched_at,
+            DocumentRow.meta,
+        )
+        .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
+        .where(ChunkRow.id.in_(bindparam("ids", expanding=True)))
+    )
+
+
+_HIT_ROWS = _hit_rows(with_vectors=False)
+_HIT_ROWS_WITH_VECTORS = _hit_rows(with_vectors=True)
+
+
 def hits_for_chunks(
     session: Session,
     scored: Sequence[tuple[int, float]],
@@ -143,27 +175,8 @@ def hits_for_chunks(
         return []
     dense_scores = dict(dense_scores or {})
     ids = [chunk_id for chunk_id, _ in scored]
-    # Plain columns, not ORM entities: no identity map or instance state per row (10 hits:
-    # median 1.76 ms against 1.99 ms loading ChunkRow and DocumentRow objects), and a chunk's
-    # stored vector only when a cosine is to be computed from it.
-    rows = session.execute(
-        select(
-            ChunkRow.id,
-            ChunkRow.text,
-            ChunkRow.page,
-            ChunkRow.heading_path,
-            ChunkRow.anchor,
-            ChunkRow.embedding if query_vector is not None else literal(None).label("embedding"),
-            DocumentRow.id.label("document_id"),
-            DocumentRow.title,
-            DocumentRow.uri,
-            DocumentRow.source_id,
-            DocumentRow.fetched_at,
-            DocumentRow.meta,
-        )
-        .join(DocumentRow, ChunkRow.document_id == DocumentRow.id)
-        .where(ChunkRow.id.in_(ids))
-    ).all()
+    statement = _HIT_ROWS_WITH_VECTORS if query_vector is not None else _HIT_ROWS
+    rows = session.execute(statement, {"ids": ids}).all()
     by_id = {row.id: row for row in rows}
     hits: list[SearchHit] = []
     for chunk_id, score in scored:
