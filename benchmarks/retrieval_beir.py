@@ -280,6 +280,50 @@ def made_up_vocabulary(size: int) -> list[str]:
     return sorted(words)[:size]
 
 
+def dense_against_bare_ms(  # type: ignore[no-untyped-def]
+    agent, index_file: Path, database: Path, embedder: RealQueryEmbedder, queries: Sequence[str]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Dense `agent.search` against its floor, query by query in turn (query vectors known):
+    the agent's FAISS file searched by FAISS itself, then the hits' chunk and document rows
+    read by primary key with sqlite3. Returns (p50, p95) of each."""
+    import sqlite3
+
+    import faiss
+
+    index = faiss.read_index(str(index_file))
+    faiss.omp_set_num_threads(1)  # as agentkit searches one query
+    connection = sqlite3.connect(database)
+
+    def bare(query: str) -> object:
+        _, ids = index.search(embedder.embed_query(query).reshape(1, -1), LATENCY_K)
+        hits = [int(i) for i in ids[0] if i >= 0]
+        marks = ",".join("?" * len(hits))
+        return connection.execute(
+            f"SELECT c.id, c.text, c.heading_path, d.title, d.uri FROM chunks c "
+            f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+            hits,
+        ).fetchall()
+
+    embedder.replay = True
+    timings: tuple[list[float], list[float]] = ([], [])
+    try:
+        for query in [queries[0], *queries]:  # the first: a warm-up for both
+            for times, search in zip(
+                timings, (lambda q: agent.search(q, k=LATENCY_K, mode="dense"), bare), strict=True
+            ):
+                started = time.perf_counter()
+                search(query)
+                times.append((time.perf_counter() - started) * 1000)
+    finally:
+        connection.close()
+
+    def p50_p95(times: list[float]) -> tuple[float, float]:
+        ordered = sorted(times[1:])
+        return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+    return p50_p95(timings[0]), p50_p95(timings[1])
+
+
 def scale_table(home: Path, sizes: Sequence[int], query_spec: str) -> None:
     """`query_spec`: the embedder of the queries, as a new agent would store it."""
     query_spec = normalize_embedder_spec(query_spec)
@@ -289,11 +333,11 @@ def scale_table(home: Path, sizes: Sequence[int], query_spec: str) -> None:
     )
     print(
         "| chunks  | build s | lexical file MB | dense p50/p95 ms | lexical p50/p95 ms | hybrid p50/p95 ms "
-        "| hybrid, query vector known |"
+        "| hybrid, query vector known | dense, vector known | bare FAISS + rows by id |"
     )
     print(
         "|---------|---------|-----------------|------------------|--------------------|-------------------"
-        "|---------------------------|"
+        "|---------------------------|---------------------|-------------------------|"
     )
     vocabulary = made_up_vocabulary(50_000)
     query_model = load_embedder(query_spec)
@@ -313,14 +357,17 @@ def scale_table(home: Path, sizes: Sequence[int], query_spec: str) -> None:
             searched = search_kit.get_agent(name)
             cells = []
             for mode in (*MODES, "hybrid"):
-                query_embedder.replay = len(cells) == len(MODES)  # the last column: no embedding
+                query_embedder.replay = len(cells) >= len(MODES)  # the last columns: no embedding
                 p50, p95 = latencies_ms(
                     lambda q, a=searched, m=mode: a.search(q, k=LATENCY_K, mode=m), queries
                 )
                 cells.append(f"{p50:6.1f} / {p95:6.1f}")
+            index_file = search_kit.index_folder(searched.index_key) / "vectors.faiss"
+            ours, bare = dense_against_bare_ms(searched, index_file, home / "agentkit.db", query_embedder, queries)
+            cells += [f"{ours[0]:6.1f} / {ours[1]:6.1f}", f"{bare[0]:6.1f} / {bare[1]:6.1f}"]
         print(
             f"| {size:>7} | {build_s:7.1f} | {lexical_mb:15.1f} | {cells[0]:>16} | {cells[1]:>18} | "
-            f"{cells[2]:>17} | {cells[3]:>25} |"
+            f"{cells[2]:>17} | {cells[3]:>25} | {cells[4]:>19} | {cells[5]:>23} |"
         )
     p50, p95 = latencies_ms(query_model.embed_query, queries)
     print(
