@@ -230,8 +230,12 @@ class VectorBackend(ABC):
     @classmethod
     def from_bytes(cls, content: bytes) -> Self:
         """An index from `to_bytes` output; `IndexCorruptError` when the bytes are not one."""
+        return cls._parsed(lambda: cls._from_bytes(content))
+
+    @classmethod
+    def _parsed(cls, parse: Callable[[], Self]) -> Self:
         try:
-            return cls._from_bytes(content)
+            return parse()
         except IndexCorruptError:
             raise
         except Exception as error:  # whatever a parser raises, damaged bytes are not an index
@@ -250,14 +254,7 @@ class VectorBackend(ABC):
     def read_from(cls, stream: BinaryIO) -> Self:
         """An index from a stream of `to_bytes` output (default: read whole, then parse); a
         backend that can parse from a stream overrides `_read_from` to skip the copy."""
-        try:
-            return cls._read_from(stream)
-        except IndexCorruptError:
-            raise
-        except Exception as error:  # whatever a parser raises, damaged bytes are not an index
-            raise IndexCorruptError(
-                f"not a valid {cls.name} index: {type(error).__name__}: {error}"
-            ) from error
+        return cls._parsed(lambda: cls._read_from(stream))
 
     @classmethod
     def _read_from(cls, stream: BinaryIO) -> Self:
