@@ -23,10 +23,11 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from retrieval_beir import latencies_ms  # this folder: the same p50/p95 as the retrieval tables
 from sqlalchemy import text
 
 from agentkit import AgentKit
@@ -62,17 +63,6 @@ def write_records(path: Path, count: int, words: list[str]) -> list[str]:
                 )
     picks = random.choice(len(words), size=(QUERIES, 6), p=weights)
     return [" ".join(words[i] for i in row) for row in picks]
-
-
-def percentiles_ms(search: Callable[[str], object], queries: Sequence[str]) -> tuple[float, float]:
-    search(queries[0])
-    timings = []
-    for query in queries:
-        started = time.perf_counter()
-        search(query)
-        timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    return timings[len(timings) // 2], timings[min(len(timings) - 1, int(len(timings) * 0.95))]
 
 
 def folder_bytes(folder: Path) -> int:
@@ -121,7 +111,7 @@ def search(
     with backend_kit(backend, home, database_url) as kit:
         searched = kit.get_agent(f"scale-{size}")
         cells = [
-            percentiles_ms(lambda q, m=mode: searched.search(q, k=10, mode=m), queries)
+            latencies_ms(lambda q, m=mode: searched.search(q, k=10, mode=m), queries)
             for mode in ("dense", "lexical", "hybrid")
         ]
         return cells, peak_rss_mb(), stored_mb(kit, backend, home)

@@ -133,8 +133,12 @@ def latencies_ms(search: Callable[[str], object], queries: Sequence[str]) -> tup
         started = time.perf_counter()
         search(query)
         timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    return timings[len(timings) // 2], timings[min(len(timings) - 1, int(len(timings) * 0.95))]
+    return p50_p95(timings)
+
+
+def p50_p95(timings: Sequence[float]) -> tuple[float, float]:
+    ordered = sorted(timings)
+    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
 
 
 def quality_table(kit: AgentKit, embedder_id: str) -> None:
@@ -316,12 +320,7 @@ def dense_against_bare_ms(  # type: ignore[no-untyped-def]
                 times.append((time.perf_counter() - started) * 1000)
     finally:
         connection.close()
-
-    def p50_p95(times: list[float]) -> tuple[float, float]:
-        ordered = sorted(times[1:])
-        return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-
-    return p50_p95(timings[0]), p50_p95(timings[1])
+    return p50_p95(timings[0][1:]), p50_p95(timings[1][1:])
 
 
 def scale_table(home: Path, sizes: Sequence[int], query_spec: str) -> None:
