@@ -76,10 +76,12 @@ class LexicalStatistics:
         return self.total / self.chunks if self.chunks and self.total else 1.0
 
     def document_frequencies(self, session: Session, agent_id: int, terms: Sequence[str]) -> dict[str, int]:
-        missing = [term for term in terms if term not in self.frequencies]
+        """Each term's document frequency, counted in SQL the first time it is asked. Safe for
+        the threads of a server sharing these statistics (the cache is replaced, never cleared
+        under a reader)."""
+        found = {term: count for term in terms if (count := self.frequencies.get(term)) is not None}
+        missing = [term for term in terms if term not in found]
         if missing:
-            if len(self.frequencies) + len(missing) > MAX_CACHED_TERMS:
-                self.frequencies.clear()
             counted = dict.fromkeys(missing, 0)
             counted.update(
                 (str(term), int(count))
@@ -92,8 +94,11 @@ class LexicalStatistics:
                     {"agent": agent_id, "terms": missing},
                 )
             )
+            if len(self.frequencies) + len(counted) > MAX_CACHED_TERMS:
+                self.frequencies = {}
             self.frequencies.update(counted)
-        return {term: self.frequencies[term] for term in terms}
+            found.update(counted)
+        return found
 
     def idf(self, frequency: int) -> float:
         return math.log1p((self.chunks - frequency + 0.5) / (frequency + 0.5))
