@@ -179,3 +179,42 @@ def test_prompt_excerpts_show_each_chunks_best_passages_and_grounding_still_read
     prompt = generator.prompts[-1][-1].content
     assert "smart_angled_quotes | False" in prompt and "smart_ellipses" not in prompt
     assert not answer.abstained and "smart_angled_quotes" in answer.text
+
+
+def test_a_passage_overlapping_chunks_share_is_shown_once_and_a_chunk_with_nothing_new_is_left_out() -> None:
+    from agentkit.answering.prompting import build_prompt
+    from agentkit.answering.reader import excerpts
+
+    warranty = "The kettle has a warranty of 24 months from delivery."
+    extension = "An extended warranty adds 12 months for EUR 15."
+    deadline = "It must be bought within 30 days of delivery."
+    returns = "An unused kettle may be returned within 14 days of delivery."
+    first = hit("\n".join((warranty, extension, deadline)), n=1, title="Kettle guide")
+    overlapping = hit("\n".join((extension, deadline, returns)), n=2, title="Kettle guide")
+    repeated = hit("\n".join((warranty, extension)), n=3, title="Kettle guide")
+    other = hit(KETTLE, n=4, title="Kettle manual")
+    sources = [first, overlapping, repeated, other]
+    question = "How long is the warranty of the kettle?"
+
+    shown = excerpts(question, question_terms(question), sources, per_source=3)
+    assert shown[0] is not None and all(s in shown[0] for s in (warranty, extension, deadline))
+    assert shown[1] == returns  # what the first chunk showed is not shown twice
+    assert shown[2] == ""  # nothing new: left out of the prompt
+    plan = build_prompt(
+        system_prompt="Answer from the sources.", question=question, hits=sources, history=[],
+        context_window=2048, max_answer_tokens=128, count_tokens=lambda text: len(text.split()),
+        excerpts=shown,
+    )
+    assert [h.chunk_id for h in plan.sources] == [1, 2, 4]  # numbered [1] [2] [3] as the prompt shows them
+    prompt = plan.messages[-1].content
+    assert prompt.count(extension) == 1 and prompt.count(warranty) == 1
+    assert "[3] Kettle manual" in prompt and "[4]" not in prompt
+
+
+def test_a_heading_that_repeats_the_title_is_shown_once() -> None:
+    from agentkit.answering.prompting import format_source
+
+    source = replace(hit("Port 7431.", title="Installing"), heading_path=("Installing", "Default ports"), page=2)
+    assert format_source(1, source).splitlines()[0] == "[1] Installing > Default ports, page 2"
+    nested = replace(hit("x", title="Guide"), heading_path=("Setup", "Setup", "Ports"))
+    assert format_source(2, nested).splitlines()[0] == "[2] Guide > Setup > Ports"

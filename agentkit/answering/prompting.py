@@ -34,8 +34,13 @@ class PromptPlan:
 
 
 def format_source(n: int, hit: SearchHit, text: str | None = None) -> str:
-    """One numbered source as the model sees it."""
-    where = " > ".join(part for part in (hit.title, *hit.heading_path) if part)
+    """One numbered source as the model sees it (a heading that repeats the one above it, as
+    a page's title and its first heading often do, is shown once)."""
+    parts: list[str] = []
+    for part in (hit.title, *hit.heading_path):
+        if part and (not parts or part.strip().casefold() != parts[-1].strip().casefold()):
+            parts.append(part)
+    where = " > ".join(parts)
     page = f", page {hit.page}" if hit.page else ""
     return f"[{n}] {where}{page}\n{text if text is not None else hit.text}"
 
@@ -54,7 +59,7 @@ def build_prompt(
     """Fit instructions, sources, history and the question into the context window.
 
     `excerpts`, when given, holds for each hit the text to show instead of the whole chunk
-    (None keeps the chunk).
+    (None keeps the chunk; an empty text leaves the hit out: what it holds is shown above).
     """
     budget = context_window - max_answer_tokens - _SAFETY_MARGIN_TOKENS
     question_block = f"Question: {question}"
@@ -71,6 +76,8 @@ def build_prompt(
     used_hits: list[SearchHit] = []
     for position, hit in enumerate(hits):
         shown = excerpts[position] if excerpts is not None and position < len(excerpts) else None
+        if shown == "":
+            continue
         candidate = format_source(len(used_hits) + 1, hit, shown)
         cost = count_tokens(candidate) + 2
         if cost <= remaining:

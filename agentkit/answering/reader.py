@@ -295,20 +295,32 @@ def excerpts(
     embed: Embed | None = None,
     per_source: int = 3,
 ) -> list[str | None]:
-    """For each source, its `per_source` best units in page order (None: keep the whole text).
+    """For each source, its `per_source` best units in page order (None: keep the whole text;
+    "": everything it holds is already shown by a source above, so it can be left out).
 
     A small model reads a short prompt better than whole chunks, and a CPU evaluates it
-    faster; grounding still checks the reply against the whole chunks.
+    faster; grounding still checks the reply against the whole chunks. Overlapping chunks of
+    one page often share passages: a passage is shown once, under the first source holding it
+    (and not replaced by a worse one).
     """
     scored = _scored_units(question, terms, sources, embed, everything=True)
     picked: list[str | None] = []
+    shown: set[str] = set()
     for number in range(1, len(sources) + 1):
-        own = sorted((r for r in scored if r.unit.number == number), key=lambda r: -r.score)[:per_source]
-        if not own:
+        units = [r for r in scored if r.unit.number == number]
+        if not units:
             picked.append(None)
             continue
+        best = sorted(units, key=lambda r: -r.score)[:per_source]
+        own = [r for r in best if _passage_key(r.unit.text) not in shown]
+        shown.update(_passage_key(r.unit.text) for r in own)
         picked.append("\n".join(r.unit.text for r in sorted(own, key=lambda r: r.unit.position)))
     return picked
+
+
+def _passage_key(text: str) -> str:
+    """A passage's text as compared for repeats: case and spacing do not count."""
+    return " ".join(text.split()).casefold()
 
 
 def _scored_units(
