@@ -104,7 +104,7 @@ class Retriever:
             self.index_files = self.reopen(current)
 
     def _sql_version(self, session: Session) -> int:
-        version = session.scalar(select(AgentRow.index_version).where(AgentRow.id == self.agent_id))
+        version = session.scalar(_INDEX_VERSION, {"agent_id": self.agent_id})
         assert version is not None
         return version
 
@@ -154,6 +154,9 @@ def _hit_rows(*, with_vectors: bool) -> Select[Any]:
 
 _HIT_ROWS = _hit_rows(with_vectors=False)
 _HIT_ROWS_WITH_VECTORS = _hit_rows(with_vectors=True)
+# Built once, like the hit rows: every search reads it, and building and keying it each time
+# cost more than running it (dense search of a small agent: median 1.17 -> 0.99 ms).
+_INDEX_VERSION = select(AgentRow.index_version).where(AgentRow.id == bindparam("agent_id"))
 
 
 def hits_for_chunks(
