@@ -140,8 +140,8 @@ def open_agent(work_dir: Path, model: str, *, cache: bool, base_url: str):  # ty
     home.mkdir(parents=True, exist_ok=True)
     settings = GenerationSettings()
     generator = load_generator(model, settings)
-    if cache:
-        generator = CachingGenerator(generator, home / "reply_cache.jsonl")
+    # Wrapped even without the cache: the wrapper also counts each prompt's tokens.
+    generator = CachingGenerator(generator, home / "reply_cache.jsonl" if cache else None)
     kit = AgentKit(home=home, embedder=load_embedder("default"), generator=generator)
     try:
         agent = kit.get_agent("docs")
@@ -153,7 +153,7 @@ def open_agent(work_dir: Path, model: str, *, cache: bool, base_url: str):  # ty
     )
     if report.error:
         raise SystemExit(f"crawl failed: {report.error}")
-    return kit, agent
+    return kit, agent, generator
 
 
 def page_of(uri: str, base_url: str) -> str:
@@ -161,12 +161,14 @@ def page_of(uri: str, base_url: str) -> str:
     return path[len(base_url) + 1 :] if path.startswith(base_url) else path
 
 
-def ask_all(agent, questions: Sequence[DocsQuestion], base_url: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+def ask_all(agent, questions: Sequence[DocsQuestion], base_url: str, generator: CachingGenerator) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
     rows = []
     for position, question in enumerate(questions, start=1):
+        prompts_before = len(generator.prompt_tokens)
         started = time.perf_counter()
         answer = agent.ask(question.question)
         latency = time.perf_counter() - started
+        prompt_tokens = generator.prompt_tokens[prompts_before:]
         text = answer.text
         cited_pages = [page_of(citation.uri, base_url) for citation in answer.citations]
         right = (not answer.abstained) and any(a.lower() in text.lower() for a in question.accepted)
@@ -183,6 +185,7 @@ def ask_all(agent, questions: Sequence[DocsQuestion], base_url: str) -> list[dic
                 "cited_right": right and any(page in question.pages for page in cited_pages),
                 "cited_pages": cited_pages,
                 "latency_s": round(latency, 3),
+                "prompt_tokens": prompt_tokens[-1] if prompt_tokens else None,  # None: no model call
             }
         )
         if position % 10 == 0:
@@ -199,6 +202,7 @@ def summarize(rows: Sequence[dict[str, object]]) -> dict[str, str]:
     answerable = [r for r in rows if r["answerable"]]
     unanswerable = [r for r in rows if not r["answerable"]]
     latencies = [float(r["latency_s"]) for r in rows]  # type: ignore[arg-type]
+    prompts = [int(r["prompt_tokens"]) for r in rows if r.get("prompt_tokens") is not None]  # type: ignore[call-overload]
 
     def share(count: int, total: int) -> str:
         return f"{count}/{total} ({100 * count / total:.0f}%)" if total else "-"
@@ -209,6 +213,7 @@ def summarize(rows: Sequence[dict[str, object]]) -> dict[str, str]:
         "answerable: declined": share(sum(bool(r["abstained"]) for r in answerable), len(answerable)),
         "unanswerable: declined": share(sum(bool(r["abstained"]) for r in unanswerable), len(unanswerable)),
         "latency p50 / p95 (s)": f"{statistics.median(latencies):.2f} / {percentile(latencies, 0.95):.2f}",
+        "prompt tokens p50 / max": f"{statistics.median(prompts):.0f} / {max(prompts)}" if prompts else "-",
     }
 
 
@@ -232,7 +237,7 @@ def report(args: argparse.Namespace) -> None:
     columns: dict[str, dict[str, str]] = {}
     with served_site(args.port) as base_url:
         for model in models:
-            kit, agent = open_agent(work_dir, model, cache=not args.no_cache, base_url=base_url)
+            kit, agent, generator = open_agent(work_dir, model, cache=not args.no_cache, base_url=base_url)
             label = "default" if model == "default" else Path(model).name.split("-instruct")[0]
             if args.excerpts:
                 from dataclasses import replace
@@ -243,7 +248,7 @@ def report(args: argparse.Namespace) -> None:
             for mode in args.modes.split(","):
                 agent.grounding = mode
                 print(f"[{label}, {mode}] asking {len(questions)} questions", file=sys.stderr, flush=True)
-                rows = ask_all(agent, questions, base_url)
+                rows = ask_all(agent, questions, base_url, generator)
                 out = work_dir / f"answers-{args.half}-{label.replace(' ', '-')}-{mode}.jsonl"
                 out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
                 columns[f"{label}, {mode}"] = summarize(rows)
@@ -269,7 +274,7 @@ def gate_rows(work_dir: Path = DEFAULT_WORK_DIR, port: int = SITE_PORT) -> list[
     hard_checks = replace(thresholds_for("balanced"), min_answerability=0.0)
     rows: list[dict[str, object]] = []
     with served_site(port) as base_url:
-        kit, agent = open_agent(work_dir, "default", cache=True, base_url=base_url)
+        kit, agent, _generator = open_agent(work_dir, "default", cache=True, base_url=base_url)
         for question in split_halves(load_questions())["calibration"]:
             hits = agent.search(question.question, k=agent.top_k)
             decision = should_attempt_answer(question.question, hits, hard_checks, neutral)

@@ -153,15 +153,17 @@ def write_qa_file(questions: Sequence[SquadQuestion], path: Path) -> None:
 
 
 class CachingGenerator(Generator):
-    """Wraps a generator; replies are stored in a jsonl file keyed by the exact prompt."""
+    """Wraps a generator; replies are stored in a jsonl file keyed by the exact prompt (with
+    `cache_path` None, nothing is reused or stored: the wrapper only counts prompt tokens)."""
 
-    def __init__(self, inner: Generator, cache_path: Path) -> None:
+    def __init__(self, inner: Generator, cache_path: Path | None) -> None:
         self.inner = inner
         self.context_window = inner.context_window
         self.cache_path = cache_path
         self.replies: dict[str, str] = {}
         self.hits = 0
-        if cache_path.is_file():
+        self.prompt_tokens: list[int] = []  # per call, cached or not: the prompt as rendered
+        if cache_path is not None and cache_path.is_file():
             for line in cache_path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     entry = json.loads(line)
@@ -173,12 +175,15 @@ class CachingGenerator(Generator):
     def stream(
         self, messages: list[ChatMessage], *, max_tokens: int, temperature: float
     ) -> Iterator[str]:
+        render = getattr(self.inner, "render_prompt", None)
+        rendered = render(messages) if render else "\n".join(m.content for m in messages)
+        self.prompt_tokens.append(self.inner.count_tokens(rendered))
         key = hashlib.sha256(
             json.dumps(
                 [[m.role, m.content] for m in messages] + [max_tokens, temperature]
             ).encode("utf-8")
         ).hexdigest()
-        if key in self.replies:
+        if self.cache_path is not None and key in self.replies:
             self.hits += 1
             yield self.replies[key]
             return
@@ -187,6 +192,8 @@ class CachingGenerator(Generator):
             parts.append(piece)
             yield piece
         reply = "".join(parts)
+        if self.cache_path is None:
+            return
         self.replies[key] = reply
         with self.cache_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps({"key": key, "reply": reply}) + "\n")
