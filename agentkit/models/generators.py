@@ -42,8 +42,9 @@ class GenerationSettings:
     api_key_env: str | None = None
     request_timeout_s: float = 60.0
     # Sources in the prompt: 0 gives whole chunks; N gives each chunk's N passages that best
-    # match the question (a shorter prompt: faster on a CPU, easier for a small model).
-    prompt_excerpts: int = 3
+    # match the question (a shorter prompt: faster on a CPU, easier for a small model). 2, not
+    # 3: the same docs answers with 18% fewer prompt tokens (benchmarks/README.md).
+    prompt_excerpts: int = 2
 
     def __post_init__(self) -> None:
         if self.api_key_env is not None and not _ENV_NAME.match(self.api_key_env):
