@@ -147,3 +147,17 @@ def test_chat_over_piped_stdin(runner: CliRunner, tmp_path: Path, scripted: Scri
 def test_db_upgrade(runner: CliRunner) -> None:
     result = run(runner, "db", "upgrade")
     assert result.exit_code == 0 and "newest schema" in result.output
+
+
+def test_the_home_option_also_holds_the_caches(runner: CliRunner, tmp_path: Path) -> None:
+    from agentkit.models import prompt_cache
+    from agentkit.models.onnx_embedder import onnx_cache_folder
+
+    home = tmp_path / "elsewhere"
+    run(runner, "--home", str(home), "list")
+    # The ONNX export and the model's prompt state of this process go under --home, not the
+    # default home (the autouse fixture points AGENTKIT_HOME at another folder).
+    assert onnx_cache_folder().is_relative_to(home)
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    assert prompt_cache.state_file(str(model), 2048, [1, 2, 3]).is_relative_to(home)

@@ -6,6 +6,7 @@ No logic lives here beyond formatting: everything a command does is a call on `A
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,10 @@ class AgentkitCommandGroup(LazyGroup):
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, database_url: str | None) -> None:
     """Build local chatbots that answer from your own documents, with citations."""
+    if home:
+        # What the process caches beside the data (the ONNX export of the embedder, the model's
+        # prompt state, pulled models) goes into the same folder, not the default home.
+        os.environ["AGENTKIT_HOME"] = home
     ctx.obj = lambda: open_kit(home, database_url)
 
 
