@@ -293,7 +293,7 @@ def excerpts(
     sources: Sequence[SearchHit],
     *,
     embed: Embed | None = None,
-    per_source: int = 3,
+    per_source: int,
 ) -> list[str | None]:
     """For each source, its `per_source` best units in page order (None: keep the whole text;
     "": everything it holds is already shown by a source above, so it can be left out).

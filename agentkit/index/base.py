@@ -311,8 +311,7 @@ class VectorBackend(ABC):
         # One open file for the checksum and the parse: a writer renaming a new file into place
         # meanwhile cannot mix the two. Nothing is parsed before its checksum holds.
         try:
-            stream = path.open("rb")
-            with stream:
+            with path.open("rb") as stream:
                 matches = hashlib.file_digest(stream, "sha256").hexdigest() == manifest.checksum
                 if matches:
                     stream.seek(0)
