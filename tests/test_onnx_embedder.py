@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agentkit.errors import EmbedderError
@@ -61,3 +62,36 @@ def test_a_cached_model_answers_without_torch(isolated_home: Path) -> None:
 def test_a_missing_folder_is_named(isolated_home: Path, tmp_path: Path) -> None:
     with pytest.raises(EmbedderError, match="nothing-here.*onnx"):
         load_embedder(f"onnx:{tmp_path / 'nothing-here'}")
+
+
+def test_weights_live_beside_the_graph_and_an_old_single_file_is_converted(isolated_home: Path) -> None:
+    """The cache holds the graph and a data file that onnxruntime maps (format 2); a home whose
+    cache has the format-1 single file converts it without torch, to the same vectors."""
+    import onnx
+
+    from agentkit.models.onnx_export import cached_onnx_path
+
+    embedder = load_embedder("onnx-int8:default")
+    graph = embedder.onnx_path
+    (data,) = graph.parent.glob("model-int8-*.data")
+    assert graph.stat().st_size < 2_000_000 < data.stat().st_size  # the weights are outside the graph
+    vectors = embedder.embed(TEXTS)
+
+    cache = isolated_home / "models" / "onnx"
+    legacy = cached_onnx_path(embedder.model_path, cache, quantized=True, export_format=1)
+    legacy.parent.mkdir(parents=True)
+    onnx.save_model(onnx.load(str(graph)), str(legacy))  # one file, weights inside
+    graph.unlink()
+    data.unlink()
+    script = (
+        "import sys\n"
+        "from agentkit.models.registry import load_embedder\n"
+        "embedder = load_embedder('onnx-int8:default')\n"
+        f"embedder.embed({TEXTS!r}).tofile(sys.argv[1])\n"
+        "print(embedder.onnx_path, 'torch' in sys.modules)\n"
+    )
+    out = isolated_home / "vectors.bin"
+    result = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [str(graph), "False"]
+    assert not legacy.exists() and graph.is_file()
+    assert np.array_equal(np.fromfile(out, dtype=np.float32).reshape(vectors.shape), vectors)

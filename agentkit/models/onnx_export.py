@@ -10,6 +10,12 @@ fp32 vectors on 256 SciFact abstracts, where quantizing every op per tensor gave
 torch and transformers are needed only here, the first time a model is used; the cached file
 is keyed by the model folder and its weights' size and modification time, so an updated model
 is exported again.
+
+The weights are stored in a data file beside the graph (ONNX external data), which onnxruntime
+maps instead of reading: a process then holds only the pages it touches (of the word-embedding
+table, the rows of the tokens it sees) and never the model twice while the session is built.
+Measured on the int8 MiniLM: loading and one query +28 MB peak RSS against +113 MB with the
+weights inside the graph file, the same vectors to the bit.
 """
 
 from __future__ import annotations
@@ -22,14 +28,17 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from agentkit.atomic_files import write_atomically
+from agentkit.atomic_files import fsync_directory
 from agentkit.errors import EmbedderError
 
 ONNX_OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "sentence_embedding"
-# Bumped when the exported graph changes, so older cached files are not reused.
-EXPORT_FORMAT = 1
+# Bumped when the exported files change, so older cached files are not reused.
+# 2: the weights in a data file beside the graph (1: inside it, converted without re-exporting).
+EXPORT_FORMAT = 2
+# Tensors smaller than this stay inside the graph file.
+EXTERNAL_DATA_THRESHOLD = 1024
 
 
 def pooling_mode(model_path: Path) -> str:
@@ -58,9 +67,11 @@ def max_sequence_length(model_path: Path) -> int:
     return 512
 
 
-def cached_onnx_path(model_path: Path, cache_folder: Path, *, quantized: bool) -> Path:
+def cached_onnx_path(
+    model_path: Path, cache_folder: Path, *, quantized: bool, export_format: int = EXPORT_FORMAT
+) -> Path:
     """Where the ONNX file of this model folder lives in the cache (it may not exist yet)."""
-    fingerprint = hashlib.sha256(f"{EXPORT_FORMAT}\n{model_path.resolve()}\n".encode())
+    fingerprint = hashlib.sha256(f"{export_format}\n{model_path.resolve()}\n".encode())
     for name in ("model.safetensors", "pytorch_model.bin", "config.json"):
         weights = model_path / name
         if weights.is_file():
@@ -71,16 +82,70 @@ def cached_onnx_path(model_path: Path, cache_folder: Path, *, quantized: bool) -
 
 
 def ensure_onnx_model(model_path: Path, cache_folder: Path, *, quantized: bool) -> Path:
-    """The cached ONNX file for `model_path`, exported (and quantized) first if missing."""
+    """The cached ONNX graph for `model_path` (its weights beside it), exported (and quantized)
+    first if missing. A file cached by an older agentkit (format 1) is converted, not exported."""
     target = cached_onnx_path(model_path, cache_folder, quantized=quantized)
     if target.is_file():
         return target
     fp32 = cached_onnx_path(model_path, cache_folder, quantized=False)
-    if not fp32.is_file():
-        write_atomically(fp32, lambda path: _export(model_path, path))
+    if quantized and _convert_legacy(model_path, cache_folder, target, quantized=True):
+        return target
+    if not fp32.is_file() and not _convert_legacy(model_path, cache_folder, fp32, quantized=False):
+        with tempfile.TemporaryDirectory(dir=_made(fp32.parent)) as scratch:
+            exported = Path(scratch) / "model.onnx"
+            _export(model_path, exported)
+            store_with_external_weights(exported, fp32)
     if quantized:
-        write_atomically(target, lambda path: _quantize(fp32, path))
+        with tempfile.TemporaryDirectory(dir=_made(target.parent)) as scratch:
+            output = Path(scratch) / "model.onnx"
+            _quantize(fp32, output)
+            store_with_external_weights(output, target)
     return target
+
+
+def store_with_external_weights(source: Path, target: Path) -> None:
+    """Save the single-file ONNX model `source` as the graph `target` plus a data file beside it.
+
+    The data file is named by a digest of `source`, and written before the graph: a graph
+    found in the cache always has its own weights, even while another process stores the
+    same model."""
+    import onnx
+    from onnx.external_data_helper import convert_model_to_external_data
+
+    digest = hashlib.sha256()
+    with open(source, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    data_name = f"{target.stem}-{digest.hexdigest()[:16]}.data"
+    model = onnx.load(str(source))
+    convert_model_to_external_data(
+        model, all_tensors_to_one_file=True, location=data_name, size_threshold=EXTERNAL_DATA_THRESHOLD
+    )
+    with tempfile.TemporaryDirectory(dir=_made(target.parent)) as scratch:
+        graph = Path(scratch) / target.name
+        onnx.save_model(model, str(graph))
+        for written in (Path(scratch) / data_name, graph):
+            with open(written, "rb+") as handle:
+                os.fsync(handle.fileno())
+        os.replace(Path(scratch) / data_name, target.parent / data_name)
+        os.replace(graph, target)
+    fsync_directory(target.parent)
+
+
+def _convert_legacy(model_path: Path, cache_folder: Path, target: Path, *, quantized: bool) -> bool:
+    """Store a format-1 file (weights inside the graph) as `target`, then delete it. False when
+    there is none. The vectors stay the same: the graph and weights are unchanged."""
+    legacy = cached_onnx_path(model_path, cache_folder, quantized=quantized, export_format=1)
+    if not legacy.is_file():
+        return False
+    store_with_external_weights(legacy, target)
+    legacy.unlink(missing_ok=True)  # a process still running it keeps its open copy
+    return True
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _export(model_path: Path, destination: Path) -> None:
@@ -142,22 +207,20 @@ def _export(model_path: Path, destination: Path) -> None:
 
 
 def _quantize(fp32: Path, destination: Path) -> None:
+    """Write the int8 model of `fp32` as one file at `destination`, in a scratch folder
+    (quantize_dynamic writes scratch files beside its output)."""
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as error:
         raise EmbedderError("quantizing the ONNX embedder needs onnx; run: pip install onnx") from error
-    # quantize_dynamic writes beside its output; a private folder keeps its scratch files apart.
-    with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
-        output = Path(scratch) / "model.onnx"
-        logging.disable(logging.WARNING)  # its advice to pre-process the model, on the root logger
-        try:
-            quantize_dynamic(
-                str(fp32),
-                str(output),
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=["MatMul"],
-            )
-        finally:
-            logging.disable(logging.NOTSET)
-        os.replace(output, destination)
+    logging.disable(logging.WARNING)  # its advice to pre-process the model, on the root logger
+    try:
+        quantize_dynamic(
+            str(fp32),
+            str(destination),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+        )
+    finally:
+        logging.disable(logging.NOTSET)
