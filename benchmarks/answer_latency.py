@@ -3,13 +3,16 @@
 One run measures, on the demo knowledge base (`data/quillstack`, the questions of `make demo`):
 1. `agentkit --help` (median of 5 processes);
 2. cold `agentkit ask` (a new process per question, the way `make demo` runs it): wall time
-   and peak RSS; the first run starts without the system-turn state cache
-   (`agentkit.models.prompt_cache`), the median of the next `--cold` runs loads it;
+   and peak RSS; the first run starts without the home's caches (the system-turn state of
+   `agentkit.models.prompt_cache`, the model's Q8_0 copy), then `--cold` runs per question
+   (the medians are per question: a declined one never loads the model);
 3. warm `agent.ask` in one process (median over the questions, `--warm` rounds), with llama.cpp's
    own counters: prompt tokens evaluated and their time, tokens generated and their time;
 4. bare llama-cpp-python on the very prompts agentkit rendered (same model, context, threads,
    sampling and answer length), alternating with (3) question by question, so the overhead of
-   agentkit's generator (tokens/s against bare) is measured under the same load.
+   agentkit's generator (tokens/s against bare) is measured under the same load; and the same
+   on the model file as shipped (Q4_1), which agentkit runs from a Q8_0 copy
+   (`agentkit.models.gguf_requantize`).
 
 One agent per `--embedders` spec is built first (each in the same temporary home), so the
 PyTorch embedder and the ONNX one can be compared in one run:
@@ -39,6 +42,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from agentkit import AgentKit  # noqa: E402
 from agentkit.models.generators import ChatMessage, GenerationSettings, Generator  # noqa: E402
+from agentkit.models.llama_cpp import default_model_path  # noqa: E402
 from agentkit.models.registry import load_generator  # noqa: E402
 
 QUESTIONS = [
@@ -188,21 +192,25 @@ def main() -> int:
     )
 
     print(
-        "\n| cold `agentkit ask` (first: the system-turn state is saved; then loaded) | first s | median of the rest s | peak RSS MB |"
+        "\n| cold `agentkit ask` (a new process) | first s (system-turn state and model copy made) "
+        "| median s per question, then loaded | peak RSS MB |"
     )
     print("|---|---|---|---|")
-    cache = home / "cache" / "llama-prompts"
+    cache = home / "cache"
     for number, spec in enumerate(specs):
-        shutil.rmtree(cache, ignore_errors=True)
-        runs = [
-            process_seconds_and_rss([*AGENTKIT, "ask", f"demo{number}", QUESTIONS[run % len(QUESTIONS)]], env)
-            for run in range(args.cold + 1)
-        ]
-        print(
-            f"| embedder {spec} | {runs[0][0]:.2f} | {statistics.median(s for s, _ in runs[1:]):.2f} | "
-            f"{max(m for _, m in runs):.0f} |",
-            flush=True,
-        )
+        shutil.rmtree(cache, ignore_errors=True)  # the prompt state and the model's Q8_0 copy
+        first = process_seconds_and_rss([*AGENTKIT, "ask", f"demo{number}", QUESTIONS[0]], env)
+        per_question = {
+            question: [
+                process_seconds_and_rss([*AGENTKIT, "ask", f"demo{number}", question], env)
+                for _ in range(args.cold)
+            ]
+            for question in QUESTIONS
+        }
+        medians = " / ".join(f"{statistics.median(s for s, _ in runs):.2f}" for runs in per_question.values())
+        peak = max([first[1], *(m for runs in per_question.values() for _, m in runs)])
+        print(f"| embedder {spec} | {first[0]:.2f} | {medians} | {peak:.0f} |", flush=True)
+    print("(questions in order: " + "; ".join(QUESTIONS) + ")")
 
     warm_table(home, specs, args.warm, sweep=args.sweep)
     shutil.rmtree(work, ignore_errors=True)
@@ -215,18 +223,24 @@ def warm_table(home: Path, specs: list[str], rounds: int, *, sweep: bool) -> Non
     settings = GenerationSettings()
     recorder = RecordingGenerator(load_generator("default", settings))
     inner = recorder.inner
-    bare = Llama(
-        model_path=inner.model_path,  # type: ignore[attr-defined]
-        n_ctx=settings.context_window,
-        n_threads=inner._llm.context_params.n_threads,  # type: ignore[attr-defined]
-        n_threads_batch=inner._llm.context_params.n_threads_batch,  # type: ignore[attr-defined]
-        seed=settings.seed,
-        verbose=False,
-    )
-    bare_counters = Counters(bare)
+    # The file agentkit runs (the bundled model's Q8_0 copy), and the file as shipped (Q4_1).
+    files = {"bare llama-cpp-python": inner.model_path}  # type: ignore[attr-defined]
+    if default_model_path() != inner.model_path:  # type: ignore[attr-defined]
+        files["bare llama-cpp-python, shipped Q4_1 file"] = default_model_path()
+    bares = {}
+    for name, path in files.items():
+        llm = Llama(
+            model_path=path,
+            n_ctx=settings.context_window,
+            n_threads=inner._llm.context_params.n_threads,  # type: ignore[attr-defined]
+            n_threads_batch=inner._llm.context_params.n_threads_batch,  # type: ignore[attr-defined]
+            seed=settings.seed,
+            verbose=False,
+        )
+        bares[name] = (llm, Counters(llm))
     ask_seconds: dict[str, list[float]] = {spec: [] for spec in specs}
     ours: list[dict[str, object]] = []
-    theirs: list[dict[str, float]] = []
+    theirs: dict[str, list[dict[str, float]]] = {name: [] for name in bares}
     with AgentKit(home=home, generator=recorder) as kit:
         agents = [kit.get_agent(f"demo{number}") for number in range(len(specs))]
         for agent in agents:
@@ -241,7 +255,8 @@ def warm_table(home: Path, specs: list[str], rounds: int, *, sweep: bool) -> Non
                     if len(recorder.calls) > calls_before:  # abstentions may skip generation
                         call = recorder.calls[-1]
                         ours.append(call)
-                        theirs.append(bare_completion(bare, bare_counters, call, settings.repeat_penalty))
+                        for name, (llm, counters) in bares.items():
+                            theirs[name].append(bare_completion(llm, counters, call, settings.repeat_penalty))
     print("\n| warm `agent.ask` (one process) | p50 s | max s |")
     print("|---|---|---|")
     for spec, seconds in ask_seconds.items():
@@ -255,18 +270,21 @@ def warm_table(home: Path, specs: list[str], rounds: int, *, sweep: bool) -> Non
 
     rows = [
         (
-            "agentkit generator",
+            f"agentkit generator ({Path(inner.model_path).name})",  # type: ignore[attr-defined]
             [float(c["prompt_tokens"]) for c in ours],
             [float(c["prompt_s"]) for c in ours],
             [float(c["generated"]) for c in ours],
             [float(c["generation_s"]) for c in ours],
         ),
-        (
-            "bare llama-cpp-python",
-            [t["prompt_tokens"] for t in theirs],
-            [t["prompt_s"] for t in theirs],
-            [t["generated"] for t in theirs],
-            [t["generation_s"] for t in theirs],
+        *(
+            (
+                f"{name} ({Path(files[name]).name})",
+                [t["prompt_tokens"] for t in runs],
+                [t["prompt_s"] for t in runs],
+                [t["generated"] for t in runs],
+                [t["generation_s"] for t in runs],
+            )
+            for name, runs in theirs.items()
         ),
     ]
     print(
@@ -285,7 +303,7 @@ def warm_table(home: Path, specs: list[str], rounds: int, *, sweep: bool) -> Non
             f"{rate(sum(prompt_tokens), sum(prompt_s)):.0f} | {statistics.median(generated):.0f} | "
             f"{statistics.median(generation_s):.2f} | {gen_rate:.1f} |"
         )
-    print(f"generation speed agentkit / bare: {gen_rates[0] / gen_rates[1]:.2f}")
+    print(f"generation speed agentkit / bare llama-cpp-python on the same file: {gen_rates[0] / gen_rates[1]:.2f}")
     full = [inner.count_tokens(str(c["prompt"])) for c in ours]  # type: ignore[attr-defined]
     print(f"rendered prompt length p50 {statistics.median(full):.0f} tokens")
     if sweep:

