@@ -29,6 +29,7 @@ class ScriptedGenerator(Generator):
         self.replies = list(replies or [])
         self.prompts: list[list[ChatMessage]] = []
         self.max_tokens: list[int] = []  # the answer-length bound of each prompt
+        self.words_generated: list[int] = []  # per reply: the words its reader took before stopping
         self.context_window = context_window
 
     def enqueue(self, *replies: str) -> None:
@@ -38,7 +39,10 @@ class ScriptedGenerator(Generator):
         self.prompts.append(list(messages))
         self.max_tokens.append(max_tokens)
         reply = self.replies.pop(0) if self.replies else self._echo_first_source(messages)
-        yield from re.findall(r"\S+\s*", reply)
+        self.words_generated.append(0)
+        for word in re.findall(r"\S+\s*", reply):
+            self.words_generated[-1] += 1
+            yield word
 
     @staticmethod
     def _echo_first_source(messages: list[ChatMessage]) -> str:

@@ -325,7 +325,9 @@ def test_strict_agent_voids_a_reply_with_any_unsupported_sentence(
     from agentkit.models.generators import GenerationSettings
 
     agent = _kettle_agent(kit, tmp_path, grounding="strict")
-    scripted_generator.enqueue("The Lumo kettle boils 4 litres in 6 minutes. It is made in Norway.")
+    scripted_generator.enqueue(
+        "The Lumo kettle boils 4 litres in 6 minutes. It is made in Norway. Descale it every month."
+    )
     # The shipped answerability bar of `strict` is calibrated for the default embedder's
     # cosines; with the test embedder the gate is opened explicitly to reach the reply check.
     answer = answer_stream(
@@ -346,6 +348,8 @@ def test_strict_agent_voids_a_reply_with_any_unsupported_sentence(
     # The model's answer is void; what is shown is the source's own sentence.
     assert "Norway" not in answer.text
     assert answer.text == "The Lumo kettle boils 4 litres in 6 minutes [1]."
+    # Void from the unsupported claim on: the model was stopped there (judged at the next word).
+    assert scripted_generator.words_generated == [len("The Lumo kettle boils 4 litres in 6 minutes. It is made in Norway. Descale".split())]
 
 
 def test_off_streams_the_reply_as_written(kit: AgentKit, tmp_path: Path, scripted_generator: ScriptedGenerator) -> None:
@@ -376,7 +380,7 @@ def test_balanced_streams_each_supported_sentence_as_it_completes(
 ) -> None:
     agent = _kettle_agent(kit, tmp_path)
     scripted_generator.enqueue(
-        "The Lumo kettle boils 4 litres in 6 minutes. It is made in Norway. "
+        "The Lumo kettle boils 4 litres in 6 minutes. "
         "Descale the Lumo kettle with citric acid every month."
     )
     stream = agent.stream("How fast does the Lumo kettle boil?")
@@ -387,6 +391,23 @@ def test_balanced_streams_each_supported_sentence_as_it_completes(
     assert pieces[1].startswith(" Descale the Lumo kettle")
     assert "".join(pieces) == answer.text
     assert {c.uri.rsplit("/", 1)[-1] for c in answer.citations} == {"brew.md#brewing", "descale.md#descaling"}
+
+
+def test_balanced_stops_the_model_at_a_claim_after_the_answer_that_no_source_makes(
+    kit: AgentKit, tmp_path: Path, scripted_generator: ScriptedGenerator
+) -> None:
+    """A small model that has answered often wanders off (how to cite, other sources' text):
+    from the first unsupported claim on nothing is shown, and no more tokens are generated."""
+    agent = _kettle_agent(kit, tmp_path)
+    reply = (
+        "The Lumo kettle boils 4 litres in 6 minutes. It is made in Norway. "
+        "Descale the Lumo kettle with citric acid every month. To cite sources, use another format."
+    )
+    scripted_generator.enqueue(reply)
+    answer = agent.ask("How fast does the Lumo kettle boil?")
+    assert answer.text.startswith("The Lumo kettle boils 4 litres in 6 minutes [") and "Descale" not in answer.text
+    # The reader stopped once "It is made in Norway." was complete (judged at the next word).
+    assert scripted_generator.words_generated == [len("The Lumo kettle boils 4 litres in 6 minutes. It is made in Norway. Descale".split())]
 
 
 def test_a_reply_that_starts_with_i_do_not_know_is_an_abstention(

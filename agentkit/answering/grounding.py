@@ -255,9 +255,10 @@ class StreamingGrounder:
     Each sentence is judged as soon as it is complete (`SentenceGrounder`). What is yielded
     depends on the mode: in `balanced`, each supported sentence with its verified [n] marks;
     in `strict`, the whole answer once the reply is final and every claim stands; in `off`,
-    the text as written. Judging stops at a sentence in which the model says it does not know
-    and at a first claim that is not what `anchor` says. After the final feed, `result()` is
-    the grounded answer.
+    the text as written. Judging stops at a sentence in which the model says it does not know,
+    at a first claim that is not what `anchor` says, at an unsupported claim in `strict` and at
+    an unsupported claim after a shown one in `balanced` (`settled`: the generator can stop).
+    After the final feed, `result()` is the grounded answer.
 
     A sentence with fewer than `SHORT_CLAIM_TERMS` content terms ("The answer is: 10.") is
     judged together with the terms of `question`.
@@ -316,6 +317,12 @@ class StreamingGrounder:
             self.reports.append(report)
             if report.refusal or report.off_anchor:
                 self._stopped = True  # what follows "I don't know", or a claim beside the point, is not an answer
+            elif not report.supported and not report.filler and (self.mode == "strict" or self._shown_sentences):
+                # strict: one unsupported claim and nothing is shown, whatever follows.
+                # balanced: a reply that has answered and then claims what the sources do not
+                # say has wandered off (a small model goes on about citing, or recites other
+                # sources); what follows is not shown either.
+                self._stopped = True
             elif report.supported and self.mode == "balanced":
                 yield (" " if self._shown_sentences else "") + cited_sentence(report)
                 self._shown_sentences += 1
@@ -323,6 +330,12 @@ class StreamingGrounder:
             grounded = self.result()
             if not grounded.abstained:
                 yield grounded.text
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more of the reply can change what is shown or the result: the generator
+        may stop (each token a small model writes after that is time lost)."""
+        return self._stopped
 
     def result(self) -> GroundedAnswer:
         """The grounded answer; call it after the final `feed`."""

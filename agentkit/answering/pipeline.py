@@ -212,6 +212,8 @@ def answer_stream(
         ):
             parts.append(piece)
             yield from grounder.feed("".join(parts))
+            if grounder.settled:
+                break  # closing the stream stops generation
         trace.raw_reply = "".join(parts)
         yield from grounder.feed(trace.raw_reply, final=True)
         grounded = grounder.result()
