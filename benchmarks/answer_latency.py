@@ -97,13 +97,15 @@ class RecordingGenerator(Generator):
         self.counters.reset()
         started = time.perf_counter()
         text = []
-        for piece in self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature):
-            text.append(piece)
-            yield piece
-        call["wall_s"] = time.perf_counter() - started
-        call.update(self.counters.read())
-        call["text"] = "".join(text)
-        self.calls.append(call)
+        try:
+            for piece in self.inner.stream(messages, max_tokens=max_tokens, temperature=temperature):
+                text.append(piece)
+                yield piece
+        finally:  # also when grounding stops the model early (the stream is closed)
+            call["wall_s"] = time.perf_counter() - started
+            call.update(self.counters.read())
+            call["text"] = "".join(text)
+            self.calls.append(call)
 
 
 def bare_completion(
