@@ -9,6 +9,7 @@ takes about a second, so it runs in the fast set too.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,15 @@ def test_the_bundled_model_is_copied_once_and_reused(tmp_path: Path) -> None:
     made = Path(copy).stat().st_mtime_ns
     assert q8_0_copy(source, tmp_path) == copy and Path(copy).stat().st_mtime_ns == made
     assert [p.name for p in tmp_path.iterdir()] == [Path(copy).name]  # no temporary files left
+
+
+def test_a_new_version_of_the_file_replaces_the_old_copy(tmp_path: Path) -> None:
+    source = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    source.write_bytes(Path(default_model_path()).read_bytes())
+    old = Path(q8_0_copy(str(source), tmp_path / "cache"))
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))  # an upgrade
+    new = Path(q8_0_copy(str(source), tmp_path / "cache"))
+    assert new != old and new.is_file() and not old.exists()
 
 
 @pytest.mark.slow

