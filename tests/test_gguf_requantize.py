@@ -68,7 +68,6 @@ def test_a_damaged_source_is_used_as_given_with_a_warning(tmp_path: Path, caplog
     source.write_bytes(b"not a model")
     with caplog.at_level(logging.WARNING):
         assert q8_0_copy(str(source), tmp_path / "cache") == str(source)
-    # llama.cpp's own reason ("invalid magic") follows when its log level lets it through.
     assert "could not convert" in caplog.text and "broken.gguf" in caplog.text
     assert not list((tmp_path / "cache").iterdir())  # the failed copy left nothing behind
 

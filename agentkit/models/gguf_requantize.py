@@ -21,9 +21,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
-import os
-import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,37 +74,23 @@ def _convert(source: Path, destination: Path) -> None:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
     params.allow_requantize = True  # the source is quantized already (Q4_1, Q8_0 embeddings)
-    with _output_to_file() as messages:
+    with _errors_only():
         status = llama_cpp.llama_model_quantize(
             str(source).encode(), str(destination).encode(), ctypes.byref(params)
         )
-        printed = messages.read_text(encoding="utf-8", errors="replace") if status != 0 else ""
     if status != 0:
-        tail = " ".join(printed.split()[-30:])
-        raise RuntimeError(f"llama.cpp could not convert {source} (status {status}): {tail}")
+        raise RuntimeError(f"llama.cpp could not convert {source} (status {status}): is it a valid GGUF file?")
 
 
 @contextmanager
-def _output_to_file() -> Iterator[Path]:
-    """llama.cpp prints a line per tensor (through llama-cpp-python's logger, to sys.stderr,
-    or straight to the process's stderr): send both to a temporary file meanwhile (yielded,
-    for an error message), then restore them."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "llama.log"
-        with open(path, "w", encoding="utf-8") as sink:
-            streams = (sys.stdout, sys.stderr)
-            for stream in streams:
-                stream.flush()
-            saved = [os.dup(1), os.dup(2)]
-            try:
-                os.dup2(sink.fileno(), 1)
-                os.dup2(sink.fileno(), 2)
-                sys.stdout = sys.stderr = sink
-                yield path
-            finally:
-                sink.flush()
-                sys.stdout, sys.stderr = streams
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-                for descriptor in saved:
-                    os.close(descriptor)
+def _errors_only() -> Iterator[None]:
+    """llama.cpp logs a line per tensor while it converts, through llama-cpp-python's logger,
+    whose level is raised meanwhile. (That package maps llama.cpp's levels one step off, so
+    llama.cpp's own error lines are hidden too; the warning names the file.)"""
+    logger = logging.getLogger("llama-cpp-python")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

@@ -112,12 +112,10 @@ def store_with_external_weights(source: Path, target: Path) -> None:
     import onnx
     from onnx.external_data_helper import convert_model_to_external_data
 
-    digest = hashlib.sha256()
-    with open(source, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    data_name = f"{target.stem}-{digest.hexdigest()[:16]}.data"
-    model = onnx.load(str(source))
+    content = source.read_bytes()
+    data_name = f"{target.stem}-{hashlib.sha256(content).hexdigest()[:16]}.data"
+    model = onnx.load_from_string(content)
+    del content
     convert_model_to_external_data(
         model, all_tensors_to_one_file=True, location=data_name, size_threshold=EXTERNAL_DATA_THRESHOLD
     )
