@@ -15,9 +15,12 @@ import importlib
 import os
 from typing import TYPE_CHECKING
 
-# OpenMP threads (torch, FAISS, llama.cpp) that spin while waiting make a busy laptop crawl;
-# set before any of them loads. A user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from agentkit.models.cpu_threads import openmp_wait_defaults
+
+# How OpenMP threads (llama.cpp, FAISS, torch) wait for each other: a short spin, then sleep
+# (long spins make a busy laptop crawl, sleeping at once makes llama.cpp decode 3x slower on
+# two threads). Set before any of them loads; a user's own setting wins.
+openmp_wait_defaults(os.environ)
 
 # Where each public name lives. Names load on first use (PEP 562), so `import agentkit` and
 # `agentkit --help` stay instant, and a layer that imports `agentkit.errors` (connectors do)

@@ -105,6 +105,7 @@ class RecordingGenerator(Generator):
             call["wall_s"] = time.perf_counter() - started
             call.update(self.counters.read())
             call["text"] = "".join(text)
+            call["decode_threads"] = self.inner.decode_threads  # type: ignore[attr-defined]
             self.calls.append(call)
 
 
@@ -220,6 +221,7 @@ def main() -> int:
 
 
 def warm_table(home: Path, specs: list[str], rounds: int, *, sweep: bool) -> None:
+    import llama_cpp
     from llama_cpp import Llama
 
     settings = GenerationSettings()
@@ -234,8 +236,8 @@ def warm_table(home: Path, specs: list[str], rounds: int, *, sweep: bool) -> Non
         llm = Llama(
             model_path=path,
             n_ctx=settings.context_window,
-            n_threads=inner._llm.context_params.n_threads,  # type: ignore[attr-defined]
-            n_threads_batch=inner._llm.context_params.n_threads_batch,  # type: ignore[attr-defined]
+            n_threads=inner.decode_threads,  # type: ignore[attr-defined]
+            n_threads_batch=inner.batch_threads,  # type: ignore[attr-defined]
             seed=settings.seed,
             verbose=False,
         )
@@ -258,6 +260,10 @@ def warm_table(home: Path, specs: list[str], rounds: int, *, sweep: bool) -> Non
                         call = recorder.calls[-1]
                         ours.append(call)
                         for name, (llm, counters) in bares.items():
+                            # the threads agentkit decoded this answer with (the cores free then)
+                            llama_cpp.llama_set_n_threads(
+                                llm.ctx, inner.decode_threads, inner.batch_threads  # type: ignore[attr-defined]
+                            )
                             theirs[name].append(bare_completion(llm, counters, call, settings.repeat_penalty))
     print("\n| warm `agent.ask` (one process) | p50 s | max s |")
     print("|---|---|---|")
@@ -306,18 +312,21 @@ def warm_table(home: Path, specs: list[str], rounds: int, *, sweep: bool) -> Non
             f"{statistics.median(generation_s):.2f} | {gen_rate:.1f} |"
         )
     print(f"generation speed agentkit / bare llama-cpp-python on the same file: {gen_rates[0] / gen_rates[1]:.2f}")
+    threads = sorted({int(c["decode_threads"]) for c in ours})  # type: ignore[call-overload]
+    print(f"decode threads (the cores free when each answer started): {threads}; prompt threads {inner.batch_threads}")  # type: ignore[attr-defined]
     full = [inner.count_tokens(str(c["prompt"])) for c in ours]  # type: ignore[attr-defined]
     print(f"rendered prompt length p50 {statistics.median(full):.0f} tokens")
     if sweep:
         thread_sweep(inner.model_path, str(ours[0]["prompt"]), settings)  # type: ignore[attr-defined]
 
 
-# (n_threads, n_threads_batch, n_batch): generation threads, prompt-evaluation threads, batch size
-SWEEP = [(1, 2, 512), (2, 2, 512), (1, 1, 512), (1, 2, 128)]
+# (n_threads, n_threads_batch, n_batch, flash attention): generation threads, prompt-evaluation
+# threads, batch size; the first row is agentkit's choice on a quiet 2-core machine
+SWEEP = [(2, 2, 512, True), (2, 2, 512, False), (1, 2, 512, True), (1, 1, 512, True), (2, 2, 128, True)]
 
 
 def thread_sweep(model_path: str, prompt: str, settings: GenerationSettings, repeats: int = 3) -> None:
-    """Bare llama.cpp on one whole prompt (no cached prefix) per thread/batch setting, alternating."""
+    """Bare llama.cpp on one whole prompt (no cached prefix) per setting, alternating."""
     from llama_cpp import Llama
 
     models = {
@@ -327,12 +336,13 @@ def thread_sweep(model_path: str, prompt: str, settings: GenerationSettings, rep
             n_threads=setting[0],
             n_threads_batch=setting[1],
             n_batch=setting[2],
+            flash_attn=setting[3],
             seed=settings.seed,
             verbose=False,
         )
         for setting in SWEEP
     }
-    results: dict[tuple[int, int, int], list[dict[str, float]]] = {setting: [] for setting in SWEEP}
+    results: dict[tuple[int, int, int, bool], list[dict[str, float]]] = {setting: [] for setting in SWEEP}
     for _ in range(repeats):
         for setting, llm in models.items():
             llm.reset()  # the whole prompt is evaluated again
@@ -346,12 +356,12 @@ def thread_sweep(model_path: str, prompt: str, settings: GenerationSettings, rep
                 )
             )
     print(f"\nos.cpu_count() = {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; medians of {repeats}")
-    print("| n_threads | n_threads_batch | n_batch | prompt tok/s | gen tok/s |")
-    print("|---|---|---|---|---|")
-    for (threads, batch_threads, batch), runs in results.items():
+    print("| n_threads | n_threads_batch | n_batch | flash attention | prompt tok/s | gen tok/s |")
+    print("|---|---|---|---|---|---|")
+    for (threads, batch_threads, batch, flash), runs in results.items():
         prompt_rate = statistics.median(r["prompt_tokens"] / r["prompt_s"] for r in runs if r["prompt_s"])
         gen_rate = statistics.median(r["generated"] / r["generation_s"] for r in runs if r["generation_s"])
-        print(f"| {threads} | {batch_threads} | {batch} | {prompt_rate:.0f} | {gen_rate:.1f} |")
+        print(f"| {threads} | {batch_threads} | {batch} | {'on' if flash else 'off'} | {prompt_rate:.0f} | {gen_rate:.1f} |")
 
 
 if __name__ == "__main__":

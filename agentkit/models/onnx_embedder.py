@@ -14,11 +14,11 @@ to the model's `max_seq_length` and padded per batch only to the batch's longest
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentkit.errors import EmbedderError
+from agentkit.models import cpu_threads
 from agentkit.models.embedders import DEFAULT_EMBEDDER_ID, Embedder
 from agentkit.models.onnx_export import (
     INPUT_NAMES,
@@ -64,7 +64,7 @@ class OnnxEmbedder(Embedder):
         self._tokenizer.enable_truncation(max_sequence_length(model_path))
         self._tokenizer.enable_padding()
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(1, min(8, os.cpu_count() or 1))
+        options.intra_op_num_threads = cpu_threads.batch_threads()
         options.inter_op_num_threads = 1
         # Waiting threads sleep instead of spinning: on a busy machine spinning threads steal
         # the cores the working ones need (the same reason llama.cpp runs with OMP passive).
