@@ -9,7 +9,7 @@ One run measures, on the demo knowledge base (`data/quillstack`, the questions o
 3. warm `agent.ask` in one process (median over the questions, `--warm` rounds), with llama.cpp's
    own counters: prompt tokens evaluated and their time, tokens generated and their time;
 4. bare llama-cpp-python on the very prompts agentkit rendered (same model, context, threads,
-   sampling and answer length), alternating with (3) question by question, so the overhead of
+   flash attention, sampling and answer length), alternating with (3) question by question, so the overhead of
    agentkit's generator (tokens/s against bare) is measured under the same load; and the same
    on the model file as shipped (Q4_1), which agentkit runs from a Q8_0 copy
    (`agentkit.models.gguf_requantize`).
@@ -238,6 +238,7 @@ def warm_table(home: Path, specs: list[str], rounds: int, *, sweep: bool) -> Non
             n_ctx=settings.context_window,
             n_threads=inner.decode_threads,  # type: ignore[attr-defined]
             n_threads_batch=inner.batch_threads,  # type: ignore[attr-defined]
+            flash_attn=True,
             seed=settings.seed,
             verbose=False,
         )
