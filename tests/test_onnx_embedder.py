@@ -4,7 +4,8 @@ Slow: the first use exports the model with torch (seconds to a minute on 2 cores
 the exported file is cached in the home, the fp32 vectors equal sentence-transformers', the
 int8 vectors stay within cosine 0.98 (a one-letter text
 gave 0.9799: the bound is for sentences), batches sorted by length give each text its own row,
-and a fresh process embeds a query through the cached file without importing torch.
+a fresh process embeds a query through the cached file without importing torch, and the
+attention buffers of a long call are handed back when it ends.
 """
 
 from __future__ import annotations
@@ -95,3 +96,23 @@ def test_weights_live_beside_the_graph_and_an_old_single_file_is_converted(isola
     assert result.stdout.split() == [str(graph), "False"]
     assert not legacy.exists() and graph.is_file()
     assert np.array_equal(np.fromfile(out, dtype=np.float32).reshape(vectors.shape), vectors)
+
+
+def anonymous_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no RssAnon in /proc/self/status")
+
+
+def test_the_arena_of_a_long_call_is_handed_back(isolated_home: Path) -> None:
+    int8 = load_embedder("onnx-int8:default")
+    long_texts = [f"Part {number}. {TEXTS[2]}" for number in range(32)]  # each past 256 tokens
+    assert int8.embed(long_texts).shape == (32, int8.dimension)  # a few per batch by default
+    int8.batch_characters = None  # one batch of 32, as before: about 200 MB of attention buffers
+    before = anonymous_mb()
+    int8.embed(long_texts)  # ... handed back when the call ends
+    handed_back = anonymous_mb() - before
+    int8.embed_batch(long_texts)  # the same batch alone (no end of call): its buffers stay
+    kept = anonymous_mb() - before
+    assert kept > handed_back + 100, (handed_back, kept)

@@ -16,7 +16,7 @@ import hashlib
 import re
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,6 +40,9 @@ class Embedder(ABC):
     embedder_id: str
     dimension: int
     batch_size: int = 32
+    # When set, a batch also holds at most this many characters of padded text (its row count
+    # times its longest text): long texts go a few at a time, short ones many.
+    batch_characters: int | None = None
 
     @abstractmethod
     def embed_batch(self, texts: list[str]) -> np.ndarray:
@@ -63,8 +66,7 @@ class Embedder(ABC):
 
             bar = tqdm(total=len(texts), desc="Embedding", unit="chunk", file=sys.stderr)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for rows in self._batches(order, [len(text) for text in texts]):
             vectors[rows] = self.embed_batch([texts[index] for index in rows])
             if bar is not None:
                 bar.update(len(rows))
@@ -74,6 +76,22 @@ class Embedder(ABC):
         norms[norms == 0] = 1.0
         vectors /= norms
         return vectors
+
+    def _batches(self, order: list[int], lengths: list[int]) -> Iterator[list[int]]:
+        """`order` (indexes by ascending length) cut into batches of at most `batch_size` rows
+        and, when `batch_characters` is set, at most that many padded characters."""
+        batch: list[int] = []
+        for index in order:
+            padded = (len(batch) + 1) * lengths[index]  # ascending: this text is the longest yet
+            if batch and (
+                len(batch) >= self.batch_size
+                or (self.batch_characters is not None and padded > self.batch_characters)
+            ):
+                yield batch
+                batch = []
+            batch.append(index)
+        if batch:
+            yield batch
 
     def embed_query(self, text: str) -> np.ndarray:
         """One normalised vector, shape (dimension,)."""

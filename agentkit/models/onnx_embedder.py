@@ -29,7 +29,10 @@ from agentkit.models.sentence_transformer import default_embedder_path
 from agentkit.store.database import resolve_home
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
+    import onnxruntime
 
 ONNX_CACHE_FOLDER = Path("models") / "onnx"
 
@@ -37,12 +40,21 @@ ONNX_CACHE_FOLDER = Path("models") / "onnx"
 class OnnxEmbedder(Embedder):
     """A model folder's tokenizer plus its exported ONNX graph, run on the CPU.
 
-    Batches of 8: on 192 SciFact abstracts (int8 MiniLM) they took 10.3 CPU-s against 11.9 for
-    batches of 32 and 12.6 for 16, with a peak RSS of 395 MB against 1,057 MB and 601 MB
-    (onnxruntime's arena keeps the largest batch's attention buffers).
+    Batches hold up to 32 texts and 4,096 characters of padded text: long texts go two or three
+    at a time, sentences many. onnxruntime's arena grows to the largest batch's attention
+    buffers: 300 SciFact abstracts left it 114 MB against 220 MB with batches of 8 (and 950 MB
+    with 32), at the same speed (10.6-12.0 s against 11.5-12.3 s); 200 short sentences took
+    0.45-0.54 s against 0.48-0.83 s. After a call that grew it past a question's size, the arena
+    is handed back (`_release_scratch`): otherwise an ingest's buffers would stay under the
+    language model for the life of the process. `benchmarks/embedder_batches.py` measures both.
     """
 
-    def __init__(self, model_path: Path, onnx_path: Path, *, embedder_id: str, batch_size: int = 8) -> None:
+    batch_size = 32
+    batch_characters = 4096
+    # A batch of at most this many tokens (rows x longest) leaves the arena small.
+    SMALL_BATCH_TOKENS = 512
+
+    def __init__(self, model_path: Path, onnx_path: Path, *, embedder_id: str) -> None:
         try:
             import onnxruntime
             from tokenizers import Tokenizer
@@ -57,7 +69,7 @@ class OnnxEmbedder(Embedder):
                 "sentence-transformers embedder for this model"
             )
         self.embedder_id = embedder_id
-        self.batch_size = batch_size
+        self._grown = False
         self.model_path = model_path
         self.onnx_path = onnx_path
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
@@ -91,10 +103,32 @@ class OnnxEmbedder(Embedder):
             "attention_mask": np.array([encoding.attention_mask for encoding in encodings], dtype=np.int64),
             "token_type_ids": np.zeros_like(input_ids),
         }
+        self._grown = self._grown or input_ids.size > self.SMALL_BATCH_TOKENS
+        return self._run(feeds)
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        vectors = super().embed(texts, progress=progress)
+        if self._grown:
+            self._release_scratch()
+        return vectors
+
+    def _run(self, feeds: dict[str, np.ndarray], options: onnxruntime.RunOptions | None = None) -> np.ndarray:
         vectors: np.ndarray = self._session.run(
-            None, {name: feeds[name] for name in INPUT_NAMES if name in self._inputs}
+            None, {name: feeds[name] for name in INPUT_NAMES if name in self._inputs}, options
         )[0]
         return vectors
+
+    def _release_scratch(self) -> None:
+        """Shrink onnxruntime's arena to what it started with: one tiny run with arena shrinkage
+        (onnxruntime frees unused arena chunks only at the end of a run that asks for it)."""
+        import numpy as np
+        import onnxruntime
+
+        options = onnxruntime.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        ids = np.array([self._tokenizer.encode("").ids], dtype=np.int64)
+        self._run({"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}, options)
+        self._grown = False
 
 
 def onnx_cache_folder() -> Path:
