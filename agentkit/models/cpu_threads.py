@@ -22,6 +22,7 @@ each other at every barrier.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import MutableMapping
 from pathlib import Path
 
@@ -53,14 +54,20 @@ def batch_threads() -> int:
     return min(MAX_BATCH_THREADS, available_cores())
 
 
-def other_running_tasks(loadavg: Path = _LOADAVG) -> int:
-    """Tasks running or ready to run right now besides the calling thread (Linux's
-    /proc/loadavg "running/total" field); 0 where that cannot be read."""
-    try:
-        running = loadavg.read_text(encoding="ascii").split()[3].split("/")[0]
-        return max(0, int(running) - 1)
-    except (OSError, IndexError, ValueError):
-        return 0
+def other_running_tasks(loadavg: Path = _LOADAVG, *, samples: int = 3) -> int:
+    """Tasks running or ready to run besides the calling thread (Linux's /proc/loadavg
+    "running/total" field), the fewest of `samples` reads 0.5 ms apart, so that a task that
+    only passes by does not count; 0 where that cannot be read."""
+    counts = []
+    for sample in range(samples):
+        if sample:
+            time.sleep(0.0005)
+        try:
+            running = loadavg.read_text(encoding="ascii").split()[3].split("/")[0]
+            counts.append(max(0, int(running) - 1))
+        except (OSError, IndexError, ValueError):
+            return 0
+    return min(counts)
 
 
 def decode_threads(cores: int | None = None, others: int | None = None) -> int:

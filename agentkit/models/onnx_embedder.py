@@ -42,11 +42,11 @@ class OnnxEmbedder(Embedder):
 
     Batches hold up to 32 texts and 4,096 characters of padded text: long texts go two or three
     at a time, sentences many. onnxruntime's arena grows to the largest batch's attention
-    buffers: 300 SciFact abstracts left it 114 MB against 220 MB with batches of 8 (and 950 MB
-    with 32), at the same speed (10.6-12.0 s against 11.5-12.3 s); 200 short sentences took
-    0.45-0.54 s against 0.48-0.83 s. After a call that grew it past a question's size, the arena
-    is handed back (`_release_scratch`): otherwise an ingest's buffers would stay under the
-    language model for the life of the process. `benchmarks/embedder_batches.py` measures both.
+    buffers and keeps them; after a call that grew it past a question's size it is handed back
+    (`_release_scratch`), or an ingest's buffers would stay under the language model for the
+    life of the process. On 300 SciFact abstracts and the demo's paragraphs and lines the arena
+    kept 37 MB, against 222 MB with the batches of 8 used before, at the same speed
+    (`benchmarks/embedder_batches.py`).
     """
 
     batch_size = 32
@@ -79,7 +79,7 @@ class OnnxEmbedder(Embedder):
         options.intra_op_num_threads = cpu_threads.batch_threads()
         options.inter_op_num_threads = 1
         # Waiting threads sleep instead of spinning: on a busy machine spinning threads steal
-        # the cores the working ones need (the same reason llama.cpp runs with OMP passive).
+        # the cores the working ones need (llama.cpp's OpenMP threads spin only ~0.1 ms).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
