@@ -211,7 +211,7 @@ def main() -> int:
             for question in QUESTIONS
         }
         medians = " / ".join(f"{statistics.median(s for s, _ in runs):.2f}" for runs in per_question.values())
-        # The first run also converts the model (llama.cpp's quantizer holds both files' tensors).
+        # The first run also makes the model's Q8_0 copy and the prompt state: reported apart.
         peak = max(m for runs in per_question.values() for _, m in runs)
         print(f"| embedder {spec} | {first[0]:.2f} | {medians} | {first[1]:.0f} / {peak:.0f} |", flush=True)
     print("(questions in order: " + "; ".join(QUESTIONS) + ")")
