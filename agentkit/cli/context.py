@@ -24,6 +24,16 @@ def open_kit(home: str | None, database_url: str | None) -> AgentKit:
 
 
 def kit_of(ctx: click.Context) -> AgentKit:
-    """The kit of this invocation (the root command stores how to open it)."""
-    factory: Callable[[], AgentKit] = ctx.find_root().obj
-    return factory()
+    """The kit of this invocation (the root command stores how to open it), opened at the
+    first call and closed when the command ends (its connections closed, SQLite's write-ahead
+    log checkpointed), not left to the process's exit."""
+    root = ctx.find_root()
+    kit: AgentKit | None = root.meta.get(_KIT_KEY)
+    if kit is None:
+        factory: Callable[[], AgentKit] = root.obj
+        kit = root.meta[_KIT_KEY] = factory()
+        root.call_on_close(kit.close)
+    return kit
+
+
+_KIT_KEY = "agentkit.kit"
