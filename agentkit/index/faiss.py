@@ -2,7 +2,9 @@
 
 Exact inner-product search, which stays fast at the sizes a laptop agent reaches and needs no
 training; ids are chunk row ids from SQL. The file is FAISS's own serialisation
-(`vectors.faiss`); the manifest beside it and every check are `agentkit.index.base`'s.
+(`vectors.faiss`); the manifest beside it and every check are `agentkit.index.base`'s. A large
+index searched more than once has its vectors moved to huge pages
+(`agentkit.index.huge_pages`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, BinaryIO, Self
 
 from agentkit.errors import IndexCorruptError
 from agentkit.index.base import MANIFEST_FILE, IndexManifest, VectorBackend, read_manifest
+from agentkit.index.huge_pages import HugePageAdvisor
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,6 +35,7 @@ class FaissBackend(VectorBackend):
 
         super().__init__(dimension)
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self._huge_pages = HugePageAdvisor()
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -56,7 +60,19 @@ class FaissBackend(VectorBackend):
         if len(queries) == 1:
             # One query gains nothing from OpenMP threads, which only contend with the embedder.
             faiss.omp_set_num_threads(1)
+        self._huge_pages.before_search(*self.vector_memory())
         return self._index.search(queries, k)
+
+    def vector_memory(self) -> tuple[int, int]:
+        """Where the stored vectors are in memory: (address, bytes); (0, 0) when empty."""
+        import faiss
+
+        flat = faiss.downcast_index(self._index.index)
+        values = int(flat.ntotal) * int(flat.d)
+        if values == 0:
+            return 0, 0
+        vectors = faiss.rev_swig_ptr(flat.get_xb(), values)  # a view of FAISS's own array
+        return int(vectors.ctypes.data), int(vectors.nbytes)
 
     def to_bytes(self) -> bytes:
         import faiss
