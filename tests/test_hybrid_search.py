@@ -224,3 +224,43 @@ def test_cli_add_records_and_search_modes(tmp_path: Path) -> None:
     assert text.exit_code == 0 and "record K1" in text.output and "bm25" in text.output
     bad = runner.invoke(cli, ["search", "shop", "kettle", "--mode", "fuzzy"])
     assert bad.exit_code != 0 and "fuzzy" in bad.output
+
+
+def test_hit_fields_are_the_stored_rows_on_every_store(any_kit: AgentKit, tmp_path: Path) -> None:
+    """Hits are read with the driver's own SQL (`agentkit.retrieval.retriever._DriverQuery`):
+    every field equals what the ORM reads for that chunk and document, on SQLite and
+    PostgreSQL (JSON and timestamps decoded alike), for every mode and number of hits."""
+    import shutil
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("installation.md", "quillstack-box-qb200-guide.pdf", "support.html"):
+        shutil.copy(Path(__file__).resolve().parents[1] / "data" / "quillstack" / name, docs / name)
+    agent = any_kit.create_agent("fields")
+    agent.add_source(str(docs))
+    agent.upsert_records([{"id": "r-9", "body": "The warranty covers two years of repairs."}], text_field="body")
+    seen = 0
+    for mode in ("hybrid", "dense", "lexical"):
+        for k in (1, 3, 20):
+            hits = agent.search("warranty port install support", k=k, mode=mode)
+            assert 0 < len(hits) <= k
+            with any_kit.sessions() as session:
+                for hit in hits:
+                    chunk = session.get(ChunkRow, hit.chunk_id)
+                    assert chunk is not None
+                    document = session.get(DocumentRow, chunk.document_id)
+                    assert document is not None
+                    assert (hit.text, hit.page, hit.heading_path, hit.anchor) == (
+                        chunk.text, chunk.page, tuple(chunk.heading_path or ()), chunk.anchor
+                    )
+                    assert (hit.document_id, hit.title, hit.uri, hit.source_id) == (
+                        document.id, document.title, document.uri, document.source_id
+                    )
+                    assert hit.fetched_at == document.fetched_at.isoformat()
+                    assert hit.record_id == (document.meta or {}).get("record_id")
+                    seen += 1
+    pages = {hit.page for hit in agent.search("warranty", k=20)}
+    headings = {hit.heading_path for hit in agent.search("install", k=20)}
+    assert any(page for page in pages) and any(len(path) > 0 for path in headings)
+    assert "r-9" in {hit.record_id for hit in agent.search("warranty repairs", k=20)}
+    assert seen > 20

@@ -9,15 +9,20 @@ query term occurs) are its component scores, computed exactly for every hybrid h
 only one side ranked it.
 
 The index version, the index searches and the chunk rows are all read inside one SQL
-transaction, so a search never mixes chunks from before and after a concurrent sync.
+transaction, so a search never mixes chunks from before and after a concurrent sync. The
+version and the rows are read with SQL compiled once per database dialect and number of hits
+and run through the driver (`_DriverQuery`): building SQLAlchemy results cost more than the
+reads themselves (below).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, literal, select
+from sqlalchemy import Select, bindparam, null, select
 from sqlalchemy.orm import Session
 
 from agentkit.errors import SearchError
@@ -28,6 +33,7 @@ from agentkit.store.models import AgentRow, ChunkRow, DocumentRow
 
 if TYPE_CHECKING:
     import numpy as np
+    from sqlalchemy.engine import Dialect
 
     from agentkit.index.agent_index import AgentIndex
     from agentkit.models.embedders import Embedder
@@ -104,9 +110,10 @@ class Retriever:
             self.index_files = self.reopen(current)
 
     def _sql_version(self, session: Session) -> int:
-        version = session.scalar(_INDEX_VERSION, {"agent_id": self.agent_id})
-        assert version is not None
-        return version
+        rows = _INDEX_VERSION.run(session, [self.agent_id])
+        if not rows:
+            raise SearchError(f"agent {self.agent_id} no longer exists")
+        return int(rows[0][0])
 
 
 def begin_snapshot(session: Session) -> None:
@@ -124,14 +131,50 @@ def begin_snapshot(session: Session) -> None:
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
-def _hit_rows(*, with_vectors: bool) -> Select[Any]:
-    """The chunk and document columns of a hit, for the chunk ids bound as `ids`.
+class _DriverQuery:
+    """A SELECT whose only parameters are a list of values, run as the driver's own SQL.
 
-    Plain columns, not ORM entities: no identity map or instance state per row (10 hits:
-    median 1.76 ms against 1.99 ms loading ChunkRow and DocumentRow objects), and a chunk's
-    stored vector only when a cosine is to be computed from it. Built once: constructing and
-    keying the statement cost more than running it (about 0.3 ms a search).
+    SQLAlchemy compiles the statement once per dialect and number of values (the rendered
+    `IN (...)` differs) and the driver runs the string; its rows come back as the driver gives
+    them, so columns of JSON or timestamp type are decoded by the caller (`_json`, `_timestamp`:
+    SQLite gives text, psycopg objects). At 100k chunks a dense search spent 1.2 ms reading its
+    10 hits through SQLAlchemy's result machinery and 0.3 ms reading its version, against
+    0.1 ms for the same rows from sqlite3 (`benchmarks/retrieval_beir.py`, the floor columns).
     """
+
+    def __init__(self, statement: Select[Any], parameter: str) -> None:
+        self.statement = statement
+        self.parameter = parameter
+        self._compiled: dict[tuple[str, str, int], tuple[str, tuple[str, ...], bool]] = {}
+
+    def run(self, session: Session, values: Sequence[Any]) -> list[Any]:
+        connection = session.connection()
+        sql, names, positional = self._compile(connection.dialect, len(values))
+        parameters: tuple[Any, ...] | dict[str, Any] = (
+            tuple(values) if positional else dict(zip(names, values, strict=True))
+        )
+        return list(connection.exec_driver_sql(sql, parameters).all())
+
+    def _compile(self, dialect: Dialect, count: int) -> tuple[str, tuple[str, ...], bool]:
+        key = (dialect.name, dialect.driver, count)
+        found = self._compiled.get(key)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            # Placeholder values 0..count-1 tell which rendered parameter takes which value.
+            expanded = compiled.construct_expanded_state({self.parameter: list(range(count))})
+            placeholders = expanded.parameters
+            names = tuple(sorted(placeholders, key=lambda name: placeholders[name]))
+            positional = bool(compiled.positional)
+            if positional and tuple(expanded.positiontup or ()) != names:
+                raise SearchError(f"cannot run {self.statement} as the {dialect.name} driver's SQL")
+            found = self._compiled[key] = (expanded.statement, names, positional)
+        return found
+
+
+def _hit_rows(*, with_vectors: bool) -> Select[Any]:
+    """The chunk and document columns of a hit (`_HIT_COLUMNS`, in this order), for the chunk
+    ids bound as `ids`: plain columns, and a chunk's stored vector only when a cosine is to be
+    computed from it."""
     return (
         select(
             ChunkRow.id,
@@ -139,7 +182,7 @@ def _hit_rows(*, with_vectors: bool) -> Select[Any]:
             ChunkRow.page,
             ChunkRow.heading_path,
             ChunkRow.anchor,
-            ChunkRow.embedding if with_vectors else literal(None).label("embedding"),
+            ChunkRow.embedding if with_vectors else null().label("embedding"),
             DocumentRow.id.label("document_id"),
             DocumentRow.title,
             DocumentRow.uri,
@@ -152,11 +195,23 @@ def _hit_rows(*, with_vectors: bool) -> Select[Any]:
     )
 
 
-_HIT_ROWS = _hit_rows(with_vectors=False)
-_HIT_ROWS_WITH_VECTORS = _hit_rows(with_vectors=True)
-# Built once, like the hit rows: every search reads it, and building and keying it each time
-# cost more than running it (dense search of a small agent: median 1.17 -> 0.99 ms).
-_INDEX_VERSION = select(AgentRow.index_version).where(AgentRow.id == bindparam("agent_id"))
+(ID, TEXT, PAGE, HEADING_PATH, ANCHOR, EMBEDDING, DOCUMENT_ID, TITLE, URI, SOURCE_ID, FETCHED_AT, META) = range(12)
+_HIT_ROWS = _DriverQuery(_hit_rows(with_vectors=False), "ids")
+_HIT_ROWS_WITH_VECTORS = _DriverQuery(_hit_rows(with_vectors=True), "ids")
+# The agent's id as a one-value list, so the version is read the same way as the rows.
+_INDEX_VERSION = _DriverQuery(
+    select(AgentRow.index_version).where(AgentRow.id.in_(bindparam("agent_id", expanding=True))), "agent_id"
+)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value: SQLite's driver gives the text, psycopg the decoded value."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A timestamp column's value: SQLite's driver gives SQLAlchemy's stored text."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def hits_for_chunks(
@@ -178,32 +233,34 @@ def hits_for_chunks(
         return []
     dense_scores = dict(dense_scores or {})
     ids = [chunk_id for chunk_id, _ in scored]
-    statement = _HIT_ROWS_WITH_VECTORS if query_vector is not None else _HIT_ROWS
-    rows = session.execute(statement, {"ids": ids}).all()
-    by_id = {row.id: row for row in rows}
+    query = _HIT_ROWS_WITH_VECTORS if query_vector is not None else _HIT_ROWS
+    by_id = {row[ID]: row for row in query.run(session, ids)}
     hits: list[SearchHit] = []
     for chunk_id, score in scored:
-        if chunk_id not in by_id:
+        row = by_id.get(chunk_id)
+        if row is None:
             continue
-        chunk = document = by_id[chunk_id]
-        if query_vector is not None and chunk_id not in dense_scores and chunk.embedding:
-            stored = np.frombuffer(chunk.embedding, dtype=np.float32)
+        stored_vector = row[EMBEDDING]
+        if query_vector is not None and chunk_id not in dense_scores and stored_vector:
+            stored = np.frombuffer(stored_vector, dtype=np.float32)
             if stored.shape == query_vector.shape:
                 dense_scores[chunk_id] = float(stored @ query_vector)
-        record_id = document.meta.get("record_id") if isinstance(document.meta, dict) else None
+        meta = _json(row[META])
+        record_id = meta.get("record_id") if isinstance(meta, dict) else None
+        fetched_at = _timestamp(row[FETCHED_AT])
         hits.append(
             SearchHit(
-                chunk_id=chunk.id,
+                chunk_id=row[ID],
                 score=float(score),
-                text=chunk.text,
-                title=document.title,
-                uri=document.uri,
-                page=chunk.page,
-                heading_path=tuple(chunk.heading_path or ()),
-                anchor=chunk.anchor,
-                document_id=document.document_id,
-                source_id=document.source_id,
-                fetched_at=document.fetched_at.isoformat() if document.fetched_at else None,
+                text=row[TEXT],
+                title=row[TITLE],
+                uri=row[URI],
+                page=row[PAGE],
+                heading_path=tuple(_json(row[HEADING_PATH]) or ()),
+                anchor=row[ANCHOR],
+                document_id=row[DOCUMENT_ID],
+                source_id=row[SOURCE_ID],
+                fetched_at=fetched_at.isoformat() if fetched_at else None,
                 record_id=str(record_id) if record_id is not None else None,
                 dense_score=dense_scores.get(chunk_id),
                 lexical_score=(lexical_scores or {}).get(chunk_id),
