@@ -137,9 +137,9 @@ class _DriverQuery:
     SQLAlchemy compiles the statement once per dialect and number of values (the rendered
     `IN (...)` differs) and the driver runs the string; its rows come back as the driver gives
     them, so columns of JSON or timestamp type are decoded by the caller (`_json`, `_timestamp`:
-    SQLite gives text, psycopg objects). At 100k chunks a dense search spent 1.2 ms reading its
-    10 hits through SQLAlchemy's result machinery and 0.3 ms reading its version, against
-    0.1 ms for the same rows from sqlite3 (`benchmarks/retrieval_beir.py`, the floor columns).
+    SQLite gives text, psycopg objects). At 100k chunks a dense search spent 1.17 ms reading
+    its 10 hits through SQLAlchemy's result machinery and 0.27 ms reading its version; as the
+    driver's SQL, 0.56 and 0.08 ms (`benchmarks/retrieval_beir.py` scale table, the floor columns).
     """
 
     def __init__(self, statement: Select[Any], parameter: str) -> None:
