@@ -24,19 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from agentkit.index.faiss import FaissBackend  # noqa: E402
-from agentkit.index.huge_pages import advise_huge_pages  # noqa: E402
-
-
-def huge_bytes_in(address: int, size: int) -> int:
-    total, overlaps = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        first = line.split(maxsplit=1)[0]
-        if "-" in first and ":" not in first:
-            low, high = (int(part, 16) for part in first.split("-"))
-            overlaps = low < address + size and address < high
-        elif overlaps and first == "AnonHugePages:":
-            total += int(line.split()[1]) * 1024
-    return total
+from agentkit.index.huge_pages import advise_huge_pages, huge_page_bytes  # noqa: E402
 
 
 def main() -> int:
@@ -85,7 +73,7 @@ def main() -> int:
         plain, moved, agentkit = (statistics.median(timings[name]) for name in ("bare", "huge", "ours"))
         print(
             f"| {size} | {nbytes / 1e6:.0f} | {plain:.2f} | {moved:.2f} | {moved / plain:.2f} | {agentkit:.2f} "
-            f"| {second_ms:.1f} | {huge_bytes_in(address, nbytes) / 1e6:.0f} |",
+            f"| {second_ms:.1f} | {huge_page_bytes(address, nbytes) / 1e6:.0f} |",
             flush=True,
         )
     return 0

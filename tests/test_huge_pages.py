@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agentkit.index.faiss import FaissBackend
-from agentkit.index.huge_pages import HUGE_PAGE, MIN_BYTES, advise_huge_pages
+from agentkit.index.huge_pages import HUGE_PAGE, MIN_BYTES, advise_huge_pages, huge_page_bytes
 
 THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
@@ -18,21 +18,6 @@ if not sys.platform.startswith("linux"):
     pytest.skip("transparent huge pages are Linux's", allow_module_level=True)
 if not THP_SETTING.is_file() or "[never]" in THP_SETTING.read_text():
     pytest.skip("transparent huge pages are off on this machine", allow_module_level=True)
-
-
-def huge_bytes_in(address: int, size: int) -> int:
-    """AnonHugePages of the mappings that overlap [address, address + size), from
-    /proc/self/smaps (advice splits a mapping, so the range may span several)."""
-    total = 0
-    overlaps = False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        first = line.split(maxsplit=1)[0]
-        if "-" in first and ":" not in first:
-            low, high = (int(part, 16) for part in first.split("-"))
-            overlaps = low < address + size and address < high
-        elif overlaps and first == "AnonHugePages:":
-            total += int(line.split()[1]) * 1024
-    return total
 
 
 def filled_index(count: int, seed: int = 0) -> FaissBackend:
@@ -49,11 +34,11 @@ def test_a_large_index_moves_to_huge_pages_at_its_second_search() -> None:
     assert size == 24_000 * 384 * 4 >= MIN_BYTES
     query = np.ones((1, 384), dtype=np.float32) / np.sqrt(384)
     # Deltas: a mapping the vectors share may hold another allocation's huge pages.
-    before = huge_bytes_in(address, size)
+    before = huge_page_bytes(address, size)
     first = index.search(query, 5)
-    assert huge_bytes_in(address, size) == before
+    assert huge_page_bytes(address, size) == before
     second = index.search(query, 5)
-    assert huge_bytes_in(address, size) - before >= size - 2 * HUGE_PAGE
+    assert huge_page_bytes(address, size) - before >= size - 2 * HUGE_PAGE
     assert np.array_equal(first[1], second[1]) and np.array_equal(first[0], second[0])
 
     more = np.random.default_rng(1).standard_normal((4_000, 384)).astype(np.float32)
@@ -61,10 +46,10 @@ def test_a_large_index_moves_to_huge_pages_at_its_second_search() -> None:
     index.add(np.arange(30_001, 34_001, dtype=np.int64), more)  # the vectors move to a new array
     moved, grown = index.vector_memory()
     assert grown == 28_000 * 384 * 4
-    before = huge_bytes_in(moved, grown)
+    before = huge_page_bytes(moved, grown)
     index.search(query, 5)
     index.search(query, 5)
-    assert huge_bytes_in(moved, grown) - before >= grown - 2 * HUGE_PAGE
+    assert huge_page_bytes(moved, grown) - before >= grown - 2 * HUGE_PAGE
 
 
 def test_a_small_index_keeps_ordinary_pages() -> None:
@@ -72,10 +57,10 @@ def test_a_small_index_keeps_ordinary_pages() -> None:
     address, size = index.vector_memory()
     assert size < MIN_BYTES
     query = np.ones((1, 384), dtype=np.float32) / np.sqrt(384)
-    before = huge_bytes_in(address, size)
+    before = huge_page_bytes(address, size)
     for _ in range(3):
         index.search(query, 5)
-    assert huge_bytes_in(address, size) == before
+    assert huge_page_bytes(address, size) == before
 
 
 def test_advice_on_less_than_one_huge_page_is_refused() -> None:

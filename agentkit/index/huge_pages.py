@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from pathlib import Path
 
 HUGE_PAGE = 2 * 1024 * 1024
 # Below this the gain was lost in the noise (none at 8 or 15 MB; a quarter at 46 MB).
@@ -46,6 +47,27 @@ def advise_huge_pages(address: int, size: int) -> bool:
     # Without MADV_COLLAPSE (before Linux 6.1) the advice alone lets the kernel's background
     # collapser convert the range later.
     return madvise(start, end - start, MADV_COLLAPSE) == 0
+
+
+def huge_page_bytes(address: int, size: int) -> int:
+    """How much of the memory around [address, address + size) Linux holds in huge pages: the
+    AnonHugePages of every mapping that overlaps it, from /proc/self/smaps (advice splits a
+    mapping, so the range may span several; a mapping may also hold other allocations).
+    0 where there is no such file. For tests and benchmarks."""
+    try:
+        lines = Path("/proc/self/smaps").read_text().splitlines()
+    except OSError:
+        return 0
+    total = 0
+    overlaps = False
+    for line in lines:
+        first = line.split(maxsplit=1)[0]
+        if "-" in first and ":" not in first:
+            low, high = (int(part, 16) for part in first.split("-"))
+            overlaps = low < address + size and address < high
+        elif overlaps and first == "AnonHugePages:":
+            total += int(line.split()[1]) * 1024
+    return total
 
 
 class HugePageAdvisor:
