@@ -410,8 +410,8 @@ def main() -> None:
         # At exit CPython's garbage collector walks every object still alive (SQLAlchemy's
         # mappers and the imported modules' objects) several times: 0.3-0.7 s of a cold
         # `agentkit ask`. Frozen objects are skipped and go with the process. Everything
-        # stored is committed or fsynced before a command returns; atexit handlers, reference-
-        # count frees (the kit closes its engine and models) and the streams' flushes still run.
+        # stored is committed or fsynced before a command returns (and its kit has closed its
+        # engine); atexit handlers, reference-count frees and the streams' flushes still run.
         gc.freeze()
 
 

@@ -25,7 +25,8 @@ HUGE_PAGE = 2 * 1024 * 1024
 MIN_BYTES = 32 * 1024 * 1024
 MADV_HUGEPAGE = 14
 MADV_COLLAPSE = 25
-SEARCHES_BEFORE_ADVICE = 1
+# A process that searches once (one `agentkit ask`) never pays for the move.
+ADVISE_AT_SEARCH = 2
 
 
 def advise_huge_pages(address: int, size: int) -> bool:
@@ -85,5 +86,5 @@ class HugePageAdvisor:
             self._seen = (address, size)
             self._searches = 0
         self._searches += 1
-        if self._searches == SEARCHES_BEFORE_ADVICE + 1:
+        if self._searches == ADVISE_AT_SEARCH:
             advise_huge_pages(address, size)

@@ -172,9 +172,9 @@ class _DriverQuery:
 
 
 def _hit_rows(*, with_vectors: bool) -> Select[Any]:
-    """The chunk and document columns of a hit (`_HIT_COLUMNS`, in this order), for the chunk
-    ids bound as `ids`: plain columns, and a chunk's stored vector only when a cosine is to be
-    computed from it."""
+    """The chunk and document columns of a hit, at the positions `ID` ... `META` below, for the
+    chunk ids bound as `ids`: plain columns, and a chunk's stored vector only when a cosine is
+    to be computed from it."""
     return (
         select(
             ChunkRow.id,
@@ -195,6 +195,7 @@ def _hit_rows(*, with_vectors: bool) -> Select[Any]:
     )
 
 
+# Where `_hit_rows` puts each column in a row.
 (ID, TEXT, PAGE, HEADING_PATH, ANCHOR, EMBEDDING, DOCUMENT_ID, TITLE, URI, SOURCE_ID, FETCHED_AT, META) = range(12)
 _HIT_ROWS = _DriverQuery(_hit_rows(with_vectors=False), "ids")
 _HIT_ROWS_WITH_VECTORS = _DriverQuery(_hit_rows(with_vectors=True), "ids")
