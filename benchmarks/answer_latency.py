@@ -5,7 +5,8 @@ One run measures, on the demo knowledge base (`data/quillstack`, the questions o
 2. cold `agentkit ask` (a new process per question, the way `make demo` runs it): wall time
    and peak RSS; the first run starts without the home's caches (the system-turn state of
    `agentkit.models.prompt_cache`, the model's Q8_0 copy), then `--cold` runs per question
-   (the medians are per question: a declined one never loads the model);
+   (the medians are per question: a declined one never loads the model); and how long a cold
+   ask's process takes from its answer's last output to its end (its shutdown);
 3. warm `agent.ask` in one process (median over the questions, `--warm` rounds), with llama.cpp's
    own counters: prompt tokens evaluated and their time, tokens generated and their time;
 4. bare llama-cpp-python on the very prompts agentkit rendered (same model, context, threads,
@@ -146,6 +147,22 @@ def process_seconds_and_rss(command: list[str], env: dict[str, str]) -> tuple[fl
         return seconds, int(Path(report.name).read_text().split()[-1]) / 1024
 
 
+def exit_seconds(command: list[str], env: dict[str, str]) -> float:
+    """Seconds from a child's last output to its end: what the process does after answering
+    (closing, the interpreter's own shutdown), its output unbuffered so each line comes as printed."""
+    child = subprocess.Popen(
+        command, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert child.stdout is not None
+    last = time.perf_counter()
+    while os.read(child.stdout.fileno(), 65536):
+        last = time.perf_counter()
+    child.wait()
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed with status {child.returncode}")
+    return time.perf_counter() - last
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -215,6 +232,8 @@ def main() -> int:
         peak = max(m for runs in per_question.values() for _, m in runs)
         print(f"| embedder {spec} | {first[0]:.2f} | {medians} | {first[1]:.0f} / {peak:.0f} |", flush=True)
     print("(questions in order: " + "; ".join(QUESTIONS) + ")")
+    exits = [exit_seconds([*AGENTKIT, "ask", "demo0", QUESTIONS[0]], env) for _ in range(max(args.cold, 1))]
+    print(f"cold ask, from the answer's last output to the process's end: median {statistics.median(exits) * 1000:.0f} ms")
 
     warm_table(home, specs, args.warm, sweep=args.sweep)
     shutil.rmtree(work, ignore_errors=True)
