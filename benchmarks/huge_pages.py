@@ -23,7 +23,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from agentkit.index.faiss import FaissBackend  # noqa: E402
+from agentkit.index.faiss import FaissBackend, vector_memory  # noqa: E402
 from agentkit.index.huge_pages import advise_huge_pages, huge_page_bytes  # noqa: E402
 
 
@@ -51,8 +51,7 @@ def main() -> int:
         bare.add_with_ids(vectors, ids)
         huge = faiss.IndexIDMap2(faiss.IndexFlatIP(384))
         huge.add_with_ids(vectors, ids)
-        flat = faiss.downcast_index(huge.index)
-        advise_huge_pages(int(faiss.rev_swig_ptr(flat.get_xb(), size * 384).ctypes.data), size * 384 * 4)
+        advise_huge_pages(*vector_memory(huge))
         ours = FaissBackend(384)
         ours.add(ids, vectors)
         del vectors

@@ -51,6 +51,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from agentkit import AgentKit, AgentNotFoundError, Embedder, SearchHit  # noqa: E402
+from agentkit.index.faiss import vector_memory  # noqa: E402
 from agentkit.index.huge_pages import advise_huge_pages  # noqa: E402
 from agentkit.index.registry import (  # noqa: E402
     DEFAULT_INDEX_BACKEND,
@@ -301,9 +302,7 @@ def dense_against_bare_ms(  # type: ignore[no-untyped-def]
     faiss.omp_set_num_threads(1)  # as agentkit searches one query
     plain = faiss.read_index(str(index_file))
     huge = faiss.read_index(str(index_file))
-    flat = faiss.downcast_index(huge.index)
-    values = int(flat.ntotal) * int(flat.d)
-    advise_huge_pages(int(faiss.rev_swig_ptr(flat.get_xb(), values).ctypes.data), values * 4)
+    advise_huge_pages(*vector_memory(huge))
     connection = sqlite3.connect(database)
 
     def bare(index, query: str) -> object:  # type: ignore[no-untyped-def]

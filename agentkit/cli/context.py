@@ -23,6 +23,9 @@ def open_kit(home: str | None, database_url: str | None) -> AgentKit:
         raise click.ClickException(f"cannot open the database: {error}") from error
 
 
+_KIT_KEY = "agentkit.kit"  # where a command's opened kit is kept, in the root context's meta
+
+
 def kit_of(ctx: click.Context) -> AgentKit:
     """The kit of this invocation (the root command stores how to open it), opened at the
     first call and closed when the command ends (its connections closed, SQLite's write-ahead
@@ -34,6 +37,3 @@ def kit_of(ctx: click.Context) -> AgentKit:
         kit = root.meta[_KIT_KEY] = factory()
         root.call_on_close(kit.close)
     return kit
-
-
-_KIT_KEY = "agentkit.kit"

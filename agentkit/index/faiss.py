@@ -19,7 +19,7 @@ from agentkit.index.huge_pages import HugePageAdvisor
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["INDEX_FILE", "MANIFEST_FILE", "FaissBackend", "IndexManifest", "read_manifest"]
+__all__ = ["INDEX_FILE", "MANIFEST_FILE", "FaissBackend", "IndexManifest", "read_manifest", "vector_memory"]
 
 INDEX_FILE = "vectors.faiss"
 
@@ -60,19 +60,13 @@ class FaissBackend(VectorBackend):
         if len(queries) == 1:
             # One query gains nothing from OpenMP threads, which only contend with the embedder.
             faiss.omp_set_num_threads(1)
-        self._huge_pages.before_search(*self.vector_memory())
+        # The size costs nothing; where the vectors are is asked only of an index large enough.
+        self._huge_pages.before_search(len(self) * self.dimension * 4, lambda: self.vector_memory()[0])
         return self._index.search(queries, k)
 
     def vector_memory(self) -> tuple[int, int]:
         """Where the stored vectors are in memory: (address, bytes); (0, 0) when empty."""
-        import faiss
-
-        flat = faiss.downcast_index(self._index.index)
-        values = int(flat.ntotal) * int(flat.d)
-        if values == 0:
-            return 0, 0
-        vectors = faiss.rev_swig_ptr(flat.get_xb(), values)  # a view of FAISS's own array
-        return int(vectors.ctypes.data), int(vectors.nbytes)
+        return vector_memory(self._index)
 
     def to_bytes(self) -> bytes:
         import faiss
@@ -106,3 +100,16 @@ class FaissBackend(VectorBackend):
         index = cls(int(raw.d))
         index._index = raw
         return index
+
+
+def vector_memory(index: object) -> tuple[int, int]:
+    """Where the vectors of a FAISS `IndexIDMap2` over a flat index are in memory: (address,
+    bytes); (0, 0) when it is empty."""
+    import faiss
+
+    flat = faiss.downcast_index(index.index)  # type: ignore[attr-defined]
+    values = int(flat.ntotal) * int(flat.d)
+    if values == 0:
+        return 0, 0
+    vectors = faiss.rev_swig_ptr(flat.get_xb(), values)  # a view of FAISS's own array
+    return int(vectors.ctypes.data), int(vectors.nbytes)

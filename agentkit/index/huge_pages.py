@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 HUGE_PAGE = 2 * 1024 * 1024
@@ -79,12 +80,14 @@ class HugePageAdvisor:
         self._seen: tuple[int, int] | None = None
         self._searches = 0
 
-    def before_search(self, address: int, size: int) -> None:
+    def before_search(self, size: int, address: Callable[[], int]) -> None:
+        """`size`: the vectors' bytes; `address()`: where they start (asked only from `MIN_BYTES`)."""
         if size < MIN_BYTES:
             return
-        if self._seen != (address, size):
-            self._seen = (address, size)
+        place = (address(), size)
+        if self._seen != place:
+            self._seen = place
             self._searches = 0
         self._searches += 1
         if self._searches == ADVISE_AT_SEARCH:
-            advise_huge_pages(address, size)
+            advise_huge_pages(*place)

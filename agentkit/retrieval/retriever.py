@@ -147,13 +147,13 @@ class _DriverQuery:
         self.parameter = parameter
         self._compiled: dict[tuple[str, str, int], tuple[str, tuple[str, ...], bool]] = {}
 
-    def run(self, session: Session, values: Sequence[Any]) -> list[Any]:
+    def run(self, session: Session, values: Sequence[Any]) -> Sequence[Any]:
         connection = session.connection()
         sql, names, positional = self._compile(connection.dialect, len(values))
         parameters: tuple[Any, ...] | dict[str, Any] = (
             tuple(values) if positional else dict(zip(names, values, strict=True))
         )
-        return list(connection.exec_driver_sql(sql, parameters).all())
+        return connection.exec_driver_sql(sql, parameters).all()
 
     def _compile(self, dialect: Dialect, count: int) -> tuple[str, tuple[str, ...], bool]:
         key = (dialect.name, dialect.driver, count)
